@@ -1,0 +1,43 @@
+"""forwardforward: Hinton's Forward-Forward algorithm and its successors, in PyTorch.
+
+import forwardforward as ff
+net = ff.FFNetwork.mlp([784, 1000, 1000], num_classes=10, loss="symba", goodness="meansq")
+trainer = ff.Trainer(net, negatives="hard", lr=1e-3)
+splits = ff.data.load("fashion-mnist", root="../shared/data")
+trainer.fit(splits.train, epochs=10, batch_size=128)
+print(net.evaluate(splits.test))
+"""
+
+from . import data, goodness, labels, losses, negatives, normalize
+from .baselines import BackpropMLP, train_backprop
+from .callbacks import Callback
+from .checkpoint import load_checkpoint, save_atomic
+from .config import ConfigError, load_config
+from .layers import FFLayer, LayerStats, linear_layer
+from .network import FFNetwork
+from .train import NonFiniteLossError, Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackpropMLP",
+    "Callback",
+    "ConfigError",
+    "FFLayer",
+    "FFNetwork",
+    "LayerStats",
+    "NonFiniteLossError",
+    "Trainer",
+    "__version__",
+    "data",
+    "goodness",
+    "labels",
+    "linear_layer",
+    "load_checkpoint",
+    "load_config",
+    "losses",
+    "negatives",
+    "normalize",
+    "save_atomic",
+    "train_backprop",
+]

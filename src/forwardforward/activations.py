@@ -1,0 +1,27 @@
+"""Activations by name, so the activation study (ReLU vs bounded ones) is a config change."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .registry import Registry
+
+ACTIVATIONS: Registry[nn.Module] = Registry("activation")
+
+for _names, _cls in [
+    (("relu",), nn.ReLU),
+    (("gelu",), nn.GELU),
+    (("leaky_relu",), nn.LeakyReLU),
+    (("softplus",), nn.Softplus),
+    (("sigmoid",), nn.Sigmoid),
+    (("tanh",), nn.Tanh),
+    (("hardtanh", "hard_tanh"), nn.Hardtanh),
+    (("silu",), nn.SiLU),
+    (("identity", "linear"), nn.Identity),
+]:
+    ACTIVATIONS.register(*_names)(_cls)
+
+
+def build_activation(spec: str | nn.Module) -> nn.Module:
+    """An activation module from its name (``"relu"``, ``"tanh"``...) or an instance."""
+    return ACTIVATIONS.build(spec)

@@ -1,0 +1,88 @@
+"""The fair comparison: the same architecture trained end to end with backpropagation.
+
+Same hidden sizes, activation, optimiser, learning rate, batch size, epochs and data as the FF run; the
+only differences are the ones that define backprop: no label in the input, a softmax output layer, and one
+cross-entropy loss whose gradient crosses every layer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .activations import build_activation
+from .train import build_optimizer
+
+
+class BackpropMLP(nn.Sequential):
+    """``input -> [Linear -> activation] * n -> Linear(classes)``."""
+
+    def __init__(self, dims: Sequence[int], num_classes: int, activation: str = "relu", bias: bool = True):
+        mods: list[nn.Module] = [nn.Flatten()]
+        for a, b in zip(dims, dims[1:]):
+            mods += [nn.Linear(a, b, bias=bias), build_activation(activation)]
+        mods.append(nn.Linear(dims[-1], num_classes))
+        super().__init__(*mods)
+
+
+def train_backprop(
+    model: nn.Module,
+    train: Any,
+    epochs: int,
+    batch_size: int,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    optimizer_kwargs: dict[str, Any] | None = None,
+    eval_data: Any = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> list[dict[str, float]]:
+    """Plain supervised training; returns per-epoch rows (loss, wall seconds, eval accuracy)."""
+    model = model.to(device)
+    opt = build_optimizer(
+        [{"params": list(model.parameters())}], optimizer, lr, weight_decay, **(optimizer_kwargs or {})
+    )
+    gen = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    wall = 0.0
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        total, batches = 0.0, torch.randperm(len(train.y), generator=gen).split(batch_size)
+        model.train()
+        for idx in batches:
+            loss = F.cross_entropy(model(train.x[idx].to(device)), train.y[idx].to(device))
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"backprop loss became {loss.item()} at epoch {epoch}; lower the lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        wall += time.perf_counter() - t0
+        row = {"epoch": epoch, "loss": total / len(batches), "wall": wall}
+        if eval_data is not None:
+            row["eval/accuracy"] = accuracy(model, eval_data, device)
+        history.append(row)
+    return history
+
+
+@torch.no_grad()
+def accuracy(
+    model: nn.Module, data: Any, device: str | torch.device = "cpu", batch_size: int = 2000
+) -> float:
+    model.eval()
+    correct = sum(
+        int(
+            (
+                model(data.x[s : s + batch_size].to(device)).argmax(1)
+                == data.y[s : s + batch_size].to(device)
+            ).sum()
+        )
+        for s in range(0, len(data.y), batch_size)
+    )
+    return correct / len(data.y)

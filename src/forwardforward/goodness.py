@@ -1,0 +1,83 @@
+"""Goodness: one number per sample saying how strongly a layer responds.
+
+FF pushes goodness up for positive data and down for negative data. Every goodness here maps activities
+``h`` of shape ``[batch, ...]`` to ``[batch]`` (all non-batch dimensions are reduced), is non-negative and
+differentiable, so any loss in :mod:`forwardforward.losses` can sit on top of any of them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registry import Registry
+
+GOODNESS: Registry[nn.Module] = Registry("goodness")
+
+
+class Goodness(nn.Module):
+    """Base class. ``scale_with_width`` tells a threshold of ``"width"`` what to resolve to."""
+
+    #: True when the goodness grows linearly with the number of units (so a sensible threshold does too).
+    grows_with_width: bool = False
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@GOODNESS.register("sumsq", "sum_squares")
+class SumSquares(Goodness):
+    """Hinton's original: the sum of squared activities. Its scale grows with the layer's width."""
+
+    grows_with_width = True
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.pow(2).flatten(1).sum(1)
+
+
+@GOODNESS.register("meansq", "mean_squares")
+class MeanSquares(Goodness):
+    """Mean of squared activities: width-independent, so one threshold fits every layer."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.pow(2).flatten(1).mean(1)
+
+
+@GOODNESS.register("lp", "lp_norm")
+class LpNorm(Goodness):
+    """The Lp norm ``(sum |h|^p)^(1/p)``; p=2 is the L2 norm (not squared) of Polar-FFA."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-12) -> None:
+        super().__init__()
+        if p <= 0:
+            raise ValueError(f"Lp goodness needs p > 0, got p={p}")
+        self.p = float(p)
+        self.eps = eps
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        # eps inside the root keeps the gradient finite at h == 0 (the norm's kink).
+        return (h.abs().pow(self.p).flatten(1).sum(1) + self.eps).pow(1.0 / self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+@GOODNESS.register("l2", "l2_norm")
+class L2Norm(LpNorm):
+    """The Euclidean length of the activity vector."""
+
+    def __init__(self, eps: float = 1e-12) -> None:
+        super().__init__(p=2.0, eps=eps)
+
+
+@GOODNESS.register("l1", "l1_norm")
+class L1Norm(LpNorm):
+    """The sum of absolute activities."""
+
+    def __init__(self, eps: float = 1e-12) -> None:
+        super().__init__(p=1.0, eps=eps)
+
+
+def build_goodness(spec: str | nn.Module, **kwargs: object) -> Goodness:
+    """A goodness from its registered name (``"sumsq"``, ``"lp"`` with ``p=3``...) or an instance."""
+    return GOODNESS.build(spec, **kwargs)  # type: ignore[return-value]

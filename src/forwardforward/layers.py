@@ -1,0 +1,147 @@
+"""FFLayer: one local learner.
+
+A layer owns a block (``nn.Linear`` or any module), an activation, a goodness, a local loss and the
+normaliser applied to what it passes on. It never lets gradients out: its input is detached on entry, so
+the sum of all layers' local losses gives each layer exactly its own local gradient ("one backward for the
+whole stack"). Layers never own optimisers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .activations import build_activation
+from .goodness import build_goodness
+from .losses import FFLoss, build_loss
+from .normalize import build_normalize
+
+
+def call_with_accepted(factory: Any, kwargs: dict[str, Any]) -> Any:
+    """Call ``factory`` with the subset of ``kwargs`` its signature accepts.
+
+    Lets one flat config (``threshold``, ``alpha``, ``p``...) serve every registered loss and goodness.
+    """
+    # Only explicitly named parameters count: nn.Module.__init__ takes **kwargs it would reject.
+    params = inspect.signature(factory).parameters
+    named = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return factory(**{k: v for k, v in kwargs.items() if k in named})
+
+
+@dataclass
+class LayerStats:
+    """What one layer's step says about its learning, for progress bars and logs."""
+
+    loss: float
+    g_pos: float
+    g_neg: float
+    separation: float  # fraction of (positive, negative) pairs with g_pos > g_neg
+
+
+class FFLayer(nn.Module):
+    """A block + activation trained by a local goodness loss.
+
+    Args:
+        block: the learnable map (``nn.Linear``, a conv block, a user's module).
+        activation: name or module.
+        goodness: name or module (see :mod:`forwardforward.goodness`).
+        loss: name or module (see :mod:`forwardforward.losses`).
+        normalize: what this layer passes on: ``"rms"``, ``"length"`` or ``"none"``.
+        peer_norm: weight λ of Hinton's peer normalisation (0 disables it): pushes each unit's running
+            mean activity on positive data towards the layer's average, so no unit dies or dominates.
+        peer_momentum: decay of that running mean.
+        loss_kwargs / goodness_kwargs: passed to the named pieces (only the arguments they accept).
+    """
+
+    def __init__(
+        self,
+        block: nn.Module,
+        activation: str | nn.Module = "relu",
+        goodness: str | nn.Module = "sumsq",
+        loss: str | nn.Module = "softplus",
+        normalize: str | nn.Module | None = "rms",
+        peer_norm: float = 0.0,
+        peer_momentum: float = 0.9,
+        loss_kwargs: dict[str, Any] | None = None,
+        goodness_kwargs: dict[str, Any] | None = None,
+        num_units: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.block = block
+        self.activation = build_activation(activation)
+        if isinstance(goodness, str):
+            from .goodness import GOODNESS
+
+            goodness = call_with_accepted(GOODNESS.get(goodness), goodness_kwargs or {})
+        self.goodness = build_goodness(goodness)
+        if isinstance(loss, str):
+            from .losses import LOSSES
+
+            loss = call_with_accepted(LOSSES.get(loss), loss_kwargs or {})
+        self.loss: FFLoss = build_loss(loss)
+        self.normalize = build_normalize(normalize)
+        self.num_units = num_units if num_units is not None else _infer_units(block)
+        if getattr(self.loss, "_threshold_spec", None) == "width":
+            if not getattr(self.goodness, "grows_with_width", False):
+                raise ValueError(
+                    f"threshold='width' only makes sense for a goodness that grows with the number of "
+                    f"units (sum of squares); {type(self.goodness).__name__} does not. Give a number."
+                )
+            if self.num_units is None:
+                raise ValueError("threshold='width' needs num_units for this block; pass num_units=")
+            self.loss.resolve_threshold(self.num_units)
+        self.peer_norm = float(peer_norm)
+        self.peer_momentum = float(peer_momentum)
+        if self.peer_norm > 0:
+            if self.num_units is None:
+                raise ValueError("peer normalisation needs num_units for this block; pass num_units=")
+            self.register_buffer("running_mean", torch.zeros(self.num_units))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer's raw activity (before normalisation). The input is detached: no gradient leaves."""
+        return self.activation(self.block(x.detach()))
+
+    def pass_on(self, h: torch.Tensor) -> torch.Tensor:
+        """What the next layer receives: the normalised, detached activity."""
+        return self.normalize(h.detach())
+
+    def local_loss(self, h_pos: torch.Tensor, h_neg: torch.Tensor) -> tuple[torch.Tensor, LayerStats]:
+        """The layer's loss on a batch of positive and negative activities, and its statistics."""
+        g_pos, g_neg = self.goodness(h_pos), self.goodness(h_neg)
+        loss = self.loss(g_pos, g_neg)
+        if self.peer_norm > 0:
+            loss = loss + self.peer_norm * self._peer_penalty(h_pos)
+        with torch.no_grad():
+            n = min(len(g_pos), len(g_neg))
+            stats = LayerStats(
+                loss=float(loss.detach()),
+                g_pos=float(g_pos.mean()),
+                g_neg=float(g_neg.mean()),
+                separation=float((g_pos[:n] > g_neg[:n]).float().mean()) if n else float("nan"),
+            )
+        return loss, stats
+
+    def _peer_penalty(self, h_pos: torch.Tensor) -> torch.Tensor:
+        # Running mean of each unit's activity on positive data; the current batch keeps its gradient,
+        # the history does not. The penalty is the spread of those means around the layer's mean.
+        unit_mean = h_pos.flatten(2).mean(2).mean(0) if h_pos.dim() > 2 else h_pos.mean(0)
+        running = self.peer_momentum * self.running_mean + (1 - self.peer_momentum) * unit_mean
+        if self.training:
+            self.running_mean.copy_(running.detach())
+        return (running - running.mean().detach()).pow(2).mean()
+
+
+def _infer_units(block: nn.Module) -> int | None:
+    for attr in ("out_features", "out_channels"):
+        if hasattr(block, attr):
+            return int(getattr(block, attr))
+    return None
+
+
+def linear_layer(in_features: int, out_features: int, bias: bool = True, **kwargs: Any) -> FFLayer:
+    """An FFLayer around ``nn.Linear``: the building block of FF MLPs."""
+    return FFLayer(nn.Linear(in_features, out_features, bias=bias), **kwargs)

@@ -1,0 +1,118 @@
+"""Layer-local losses: given the goodness of positive and negative samples, what one layer minimises.
+
+Every loss takes ``g_pos`` and ``g_neg`` (each ``[batch]``) and returns a scalar. Losses with a threshold
+accept a number or ``"width"``; the layer resolves ``"width"`` to its number of units before the first
+step (Hinton's choice for sum-of-squares goodness, under which the expected goodness of a unit-RMS input
+equals the width).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .registry import Registry
+
+LOSSES: Registry[nn.Module] = Registry("loss")
+
+Threshold = float | str
+
+
+class FFLoss(nn.Module):
+    """Base class for local losses. ``resolve_threshold(width)`` fixes ``"width"`` thresholds."""
+
+    threshold: float | None = None
+    _threshold_spec: Threshold | None = None
+
+    def _set_threshold(self, threshold: Threshold) -> None:
+        if isinstance(threshold, str):
+            if threshold != "width":
+                raise ValueError(f"threshold must be a number or 'width', got {threshold!r}")
+            self._threshold_spec = "width"
+            self.threshold = None
+        else:
+            self._threshold_spec = float(threshold)
+            self.threshold = float(threshold)
+
+    def resolve_threshold(self, width: int) -> None:
+        """Turn a ``"width"`` threshold into the layer's number of units."""
+        if self._threshold_spec == "width":
+            self.threshold = float(width)
+
+    def _theta(self) -> float:
+        if self.threshold is None:
+            raise RuntimeError(
+                "threshold='width' has not been resolved: call loss.resolve_threshold(num_units) "
+                "(FFLayer does this for you)"
+            )
+        return self.threshold
+
+    def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+@LOSSES.register("softplus", "logistic")
+class SoftplusLoss(FFLoss):
+    """Hinton's logistic loss: -log σ(g_pos − θ) − log σ(θ − g_neg), averaged over both halves.
+
+    p(positive) = σ(goodness − θ); softplus(−z) = −log σ(z) is the numerically stable form.
+    ``temperature`` divides the margin (useful with large sum-of-squares goodness).
+    """
+
+    def __init__(self, threshold: Threshold = 2.0, temperature: float = 1.0) -> None:
+        super().__init__()
+        self._set_threshold(threshold)
+        self.temperature = float(temperature)
+
+    def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        theta, t = self._theta(), self.temperature
+        return 0.5 * (F.softplus(-(g_pos - theta) / t).mean() + F.softplus((g_neg - theta) / t).mean())
+
+    def extra_repr(self) -> str:
+        return f"threshold={self._threshold_spec}, temperature={self.temperature}"
+
+
+@LOSSES.register("sigmoid_diff", "sigmoid")
+class SigmoidDifferenceLoss(FFLoss):
+    """σ(g_neg − θ) − σ(g_pos − θ): bounded in (−1, 1); gradients vanish once a sample is far from θ."""
+
+    def __init__(self, threshold: Threshold = 2.0) -> None:
+        super().__init__()
+        self._set_threshold(threshold)
+
+    def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        theta = self._theta()
+        return torch.sigmoid(g_neg - theta).mean() - torch.sigmoid(g_pos - theta).mean()
+
+    def extra_repr(self) -> str:
+        return f"threshold={self._threshold_spec}"
+
+
+@LOSSES.register("symba")
+class SymBaLoss(FFLoss):
+    """SymBa (arXiv 2303.08418): softplus(−α (g_pos − g_neg)), threshold-free and balanced.
+
+    Positives and negatives are paired element-wise (the i-th negative is built from the i-th positive), so
+    the loss acts on each pair's goodness gap; the batches must have equal size.
+    """
+
+    def __init__(self, alpha: float = 4.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        if g_pos.shape != g_neg.shape:
+            raise ValueError(
+                f"SymBa pairs positives with negatives, so both need the same shape; got "
+                f"{tuple(g_pos.shape)} and {tuple(g_neg.shape)}"
+            )
+        return F.softplus(-self.alpha * (g_pos - g_neg)).mean()
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+def build_loss(spec: str | nn.Module, **kwargs: object) -> FFLoss:
+    """A loss from its registered name or an instance."""
+    return LOSSES.build(spec, **kwargs)  # type: ignore[return-value]

@@ -1,0 +1,249 @@
+"""FFNetwork: a stack of FFLayers, its local losses, and prediction.
+
+Usable without the Trainer: ``local_losses`` returns one scalar per layer (sum them and call
+``backward()`` once, under any optimiser), ``predict`` scores every label in batched tensor operations, and
+``features`` gives the normalised activities for a linear head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .labels import LabelEmbedding, build_labels
+from .layers import FFLayer, LayerStats, linear_layer
+
+
+class FFNetwork(nn.Module):
+    """Ordered FF layers with an optional label embedding and an optional linear softmax head.
+
+    Args:
+        layers: the FFLayers, first to last.
+        labels: the label embedding (supervised FF); ``None`` for unsupervised use.
+        score_layers: which layers' goodness is summed to score a label; default all but the first when
+            there are two or more layers (Hinton: the first layer's goodness mostly reflects the input).
+        head_layers: which layers' normalised activities feed the linear head; default all.
+        head: add a linear softmax head trained on detached features of a neutral-label input.
+        input_shape: the shape of one raw sample, recorded so checkpoints rebuild the same network.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[FFLayer],
+        labels: LabelEmbedding | None = None,
+        score_layers: Sequence[int] | None = None,
+        head_layers: Sequence[int] | None = None,
+        head: bool = True,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not layers:
+            raise ValueError("an FFNetwork needs at least one layer")
+        self.layers = nn.ModuleList(layers)
+        self.labels = labels
+        self.num_classes = (
+            num_classes if num_classes is not None else (labels.num_classes if labels is not None else None)
+        )
+        n = len(self.layers)
+        self.score_layers = self._check_indices(
+            score_layers if score_layers is not None else (list(range(1, n)) if n > 1 else [0]),
+            "score_layers",
+        )
+        self.head_layers = self._check_indices(
+            head_layers if head_layers is not None else list(range(n)), "head_layers"
+        )
+        self.head: nn.Linear | None = None
+        if head and self.num_classes is not None:
+            dim = sum(self._units(i) for i in self.head_layers)
+            self.head = nn.Linear(dim, self.num_classes)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def mlp(
+        cls,
+        dims: Sequence[int],
+        num_classes: int | None = 10,
+        labels: str | LabelEmbedding | None = "overlay",
+        label_strength: float = 1.0,
+        bias: bool = True,
+        score_layers: Sequence[int] | None = None,
+        head_layers: Sequence[int] | None = None,
+        head: bool = True,
+        **layer_kwargs: Any,
+    ) -> FFNetwork:
+        """An FF MLP. ``dims = [input_dim, hidden_1, ..., hidden_n]``; ``input_dim`` is the raw input size
+        (the label embedding may add to it). ``layer_kwargs`` go to every :class:`FFLayer`
+        (``activation``, ``goodness``, ``loss``, ``normalize``, ``peer_norm``, ``loss_kwargs``...).
+        """
+        if len(dims) < 2:
+            raise ValueError(f"dims needs the input size and at least one hidden size, got {list(dims)}")
+        emb = None
+        if labels is not None:
+            if num_classes is None:
+                raise ValueError("a label embedding needs num_classes")
+            emb = build_labels(labels, num_classes, label_strength)
+        in_dim = emb.output_dim(dims[0]) if emb is not None else dims[0]
+        sizes = [in_dim, *dims[1:]]
+        layers = [linear_layer(a, b, bias=bias, **layer_kwargs) for a, b in zip(sizes, sizes[1:])]
+        return cls(layers, emb, score_layers, head_layers, head, num_classes)
+
+    def _check_indices(self, idx: Sequence[int], what: str) -> list[int]:
+        n = len(self.layers)
+        out = [int(i) for i in idx]
+        bad = [i for i in out if not -n <= i < n]
+        if bad or not out:
+            raise ValueError(f"{what} must be non-empty layer indices in [0, {n}); got {list(idx)}")
+        return [i % n for i in out]
+
+    def _units(self, i: int) -> int:
+        units = self.layers[i].num_units
+        if units is None:
+            raise ValueError(f"layer {i} does not report num_units; pass head=False or num_units=")
+        return units
+
+    # ------------------------------------------------------------------ forward passes
+    def embed(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The network input for samples ``x`` carrying labels ``y``."""
+        return self.labels(x, y) if self.labels is not None else x.flatten(1)
+
+    def embed_neutral(self, x: torch.Tensor) -> torch.Tensor:
+        return self.labels.neutral(x) if self.labels is not None else x.flatten(1)
+
+    def activities(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's raw activity for an already-embedded input; inputs are detached per layer."""
+        out = []
+        for layer in self.layers:
+            h = layer(x)
+            out.append(h)
+            x = layer.pass_on(h)
+        return out
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.activities(x)
+
+    def local_losses(
+        self, x_pos: torch.Tensor, x_neg: torch.Tensor, layers: Sequence[int] | None = None
+    ) -> tuple[list[torch.Tensor], list[LayerStats]]:
+        """One loss per layer (or per chosen layer) for embedded positive and negative inputs.
+
+        Positives and negatives go through in one concatenated forward. Summing the returned losses and
+        calling ``backward()`` gives every layer exactly its own local gradient.
+        """
+        n = x_pos.shape[0]
+        x = torch.cat([x_pos, x_neg], 0)
+        chosen = set(range(len(self.layers)) if layers is None else layers)
+        last = max(chosen)
+        losses, stats = [], []
+        for i, layer in enumerate(self.layers[: last + 1]):
+            h = layer(x)
+            if i in chosen:
+                loss, st = layer.local_loss(h[:n], h[n:])
+                losses.append(loss)
+                stats.append(st)
+            if i < last:
+                x = layer.pass_on(h)
+        return losses, stats
+
+    def features(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor:
+        """Concatenated normalised activities of a neutral-label input (the linear head's input)."""
+        chosen = self.head_layers if layers is None else self._check_indices(layers, "layers")
+        acts = self.activities(self.embed_neutral(x))
+        return torch.cat([self.layers[i].pass_on(acts[i]) for i in chosen], 1)
+
+    # ------------------------------------------------------------------ prediction
+    @torch.no_grad()
+    def label_goodness(self, x: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
+        """Goodness of every layer for every label: ``[B, C, L]``.
+
+        All labels are scored in batched tensor operations. With an additive label code and a linear
+        first layer, ``W (base + code_c) = W base + W code_c``: the first layer costs one matrix product
+        for the batch plus a ``[C, units]`` product, broadcast-added.
+        """
+        if self.labels is None or self.num_classes is None:
+            raise ValueError("label_goodness needs a supervised network (labels=...)")
+        c = self.num_classes
+        out = []
+        for xb in x.split(max(1, chunk_size // c) if chunk_size >= c else 1):
+            out.append(self._label_goodness_chunk(xb, c))
+        return torch.cat(out, 0)
+
+    def _label_goodness_chunk(self, x: torch.Tensor, c: int) -> torch.Tensor:
+        b = x.shape[0]
+        first = self.layers[0]
+        assert self.labels is not None
+        if isinstance(first.block, nn.Linear):
+            base = self.labels.base(x)
+            codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
+            pre = first.block(base).unsqueeze(1) + F.linear(codes, first.block.weight).unsqueeze(0)
+            h = first.activation(pre).reshape(b * c, -1)
+        else:
+            h = first(self.labels.all_labels(x).reshape(b * c, -1))
+        goods = [first.goodness(h)]
+        inp = first.pass_on(h)
+        for layer in self.layers[1:]:
+            h = layer(inp)
+            goods.append(layer.goodness(h))
+            inp = layer.pass_on(h)
+        return torch.stack(goods, 1).reshape(b, c, len(self.layers))
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor:
+        """``[B, C]`` label scores: goodness summed over ``layers`` (default ``score_layers``)."""
+        chosen = self.score_layers if layers is None else self._check_indices(layers, "layers")
+        return self.label_goodness(x)[:, :, chosen].sum(2)
+
+    @torch.no_grad()
+    def head_logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.head is None:
+            raise ValueError("this network has no linear head (built with head=False)")
+        return self.head(self.features(x))
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, mode: str = "goodness") -> torch.Tensor:
+        """Predicted classes: ``mode="goodness"`` (all-label goodness argmax) or ``"head"``."""
+        if mode == "goodness":
+            return self.scores(x).argmax(1)
+        if mode == "head":
+            return self.head_logits(x).argmax(1)
+        raise ValueError(f"unknown prediction mode {mode!r}; valid: 'goodness', 'head'")
+
+    @torch.no_grad()
+    def evaluate(self, data: Any, batch_size: int = 1000) -> dict[str, Any]:
+        """Accuracy by goodness (summed over ``score_layers``), per layer, by the head, and the mean
+        goodness of the true label vs the wrong ones per layer. ``data`` has ``.x`` and ``.y``."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        n = len(data.y)
+        correct = 0
+        per_layer = torch.zeros(len(self.layers))
+        head_correct = 0
+        g_true = torch.zeros(len(self.layers))
+        g_wrong = torch.zeros(len(self.layers))
+        c = self.num_classes
+        assert c is not None
+        for s in range(0, n, batch_size):
+            xb = data.x[s : s + batch_size].to(device)
+            yb = data.y[s : s + batch_size].to(device)
+            g = self.label_goodness(xb)  # [B, C, L]
+            correct += int((g[:, :, self.score_layers].sum(2).argmax(1) == yb).sum())
+            per_layer += (g.argmax(1) == yb.unsqueeze(1)).sum(0).cpu().float()
+            truth = F.one_hot(yb, c).bool().unsqueeze(2)
+            g_true += (g * truth).sum((0, 1)).cpu()
+            g_wrong += (g * ~truth).sum((0, 1)).cpu() / (c - 1)
+            if self.head is not None:
+                head_correct += int((self.head(self.features(xb)).argmax(1) == yb).sum())
+        self.train(was_training)
+        result: dict[str, Any] = {
+            "accuracy": correct / n,
+            "layer_accuracy": (per_layer / n).tolist(),
+            "goodness_true": (g_true / n).tolist(),
+            "goodness_wrong": (g_wrong / n).tolist(),
+        }
+        if self.head is not None:
+            result["head_accuracy"] = head_correct / n
+        return result

@@ -1,0 +1,56 @@
+"""What passes from one layer to the next: the *direction* of activity, not its length.
+
+If layer i+1 saw layer i's raw activity, it could tell positive from negative data by its length alone
+(the very goodness layer i was trained to produce) and would learn nothing new. Normalising removes that.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registry import Registry
+
+NORMALIZE: Registry[nn.Module] = Registry("normalize")
+
+
+@NORMALIZE.register("rms")
+class RMSNormalize(nn.Module):
+    """Scale each sample so the mean of its squared values is 1 (Hinton's code).
+
+    The sum of squares then equals the width, which is why ``threshold="width"`` pairs with it.
+    """
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)
+        rms = flat.pow(2).mean(1, keepdim=True).add(self.eps).sqrt()
+        return (flat / rms).view_as(x)
+
+
+@NORMALIZE.register("length", "unit", "l2")
+class UnitLengthNormalize(nn.Module):
+    """Scale each sample to unit Euclidean length (the common PyTorch ports)."""
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)
+        return (flat / (flat.norm(dim=1, keepdim=True) + self.eps)).view_as(x)
+
+
+@NORMALIZE.register("none", "identity")
+class NoNormalize(nn.Identity):
+    """Pass activity on unchanged (for the first layer, whose input is the data itself)."""
+
+
+def build_normalize(spec: str | nn.Module | None, **kwargs: object) -> nn.Module:
+    """A normaliser from its registered name, ``None`` (no normalisation), or an instance."""
+    if spec is None:
+        return NoNormalize()
+    return NORMALIZE.build(spec, **kwargs)

@@ -1,0 +1,63 @@
+"""Name -> class registries, so configs and the CLI can refer to every piece by name.
+
+An unknown name is an error that lists the valid names and suggests the nearest one, because a typo in a
+config should cost the user seconds, not a silent fallback to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def suggest(name: str, valid: list[str]) -> str:
+    """A ' Did you mean ...?' hint, or '' when nothing is close."""
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class Registry(Generic[T]):
+    """A mapping from names to factories (classes or functions) of one kind of piece."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Callable[..., T]] = {}
+
+    def register(self, *names: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator: ``@GOODNESS.register("sumsq", "sum_squares")``."""
+
+        def add(factory: Callable[..., T]) -> Callable[..., T]:
+            for name in names:
+                if name in self._entries:
+                    raise ValueError(f"{self.kind} {name!r} is registered twice")
+                self._entries[name] = factory
+            return factory
+
+        return add
+
+    def get(self, name: str) -> Callable[..., T]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            valid = sorted(self._entries)
+            raise KeyError(
+                f"unknown {self.kind} {name!r}; valid: {', '.join(valid)}.{suggest(name, valid)}"
+            ) from None
+
+    def build(self, spec: Any, **kwargs: Any) -> T:
+        """Build from a name, or pass an already-built piece through unchanged."""
+        if isinstance(spec, str):
+            return self.get(spec)(**kwargs)
+        return spec
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

@@ -1,0 +1,455 @@
+"""Trainer: the schedule around an FFNetwork.
+
+Two schedules:
+- ``"all"``: every layer learns on every batch. The layers' local losses (plus the head's) are summed and
+  back-propagated once; since each layer's input is detached, every layer gets exactly its local gradient.
+- ``"greedy"``: one layer at a time, each for ``epochs`` epochs, fed by cached outputs of the frozen layers
+  below it (computed once, not once per batch); then the linear head on the frozen features.
+
+The Trainer owns the optimiser (any ``torch.optim`` class by name, per-layer settings), the learning-rate
+schedule (Hinton's constant-then-linear-cooldown), seeding, logging callbacks, atomic checkpoints, resume
+and the NaN guard.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .callbacks import Callback, default_callbacks
+from .checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
+from .negatives import LabelNegatives, RandomLabel, build_negatives
+from .network import FFNetwork
+from .registry import suggest
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when a loss becomes NaN or infinite; training stops instead of learning garbage."""
+
+
+SCHEDULES = ("all", "greedy")
+
+
+def build_optimizer(
+    params: list[dict[str, Any]], name: str, lr: float, weight_decay: float, **kwargs: Any
+) -> torch.optim.Optimizer:
+    """Any ``torch.optim`` optimiser by (case-insensitive) name, e.g. ``"adam"``, ``"SGD"``, ``"AdamW"``."""
+    available = {
+        n.lower(): getattr(torch.optim, n)
+        for n in dir(torch.optim)
+        if isinstance(getattr(torch.optim, n), type)
+        and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
+        and n != "Optimizer"
+    }
+    cls = available.get(name.lower())
+    if cls is None:
+        valid = sorted(available)
+        raise ValueError(
+            f"unknown optimizer {name!r}; valid: {', '.join(valid)}.{suggest(name.lower(), valid)}"
+        )
+    return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+def cooldown_factor(step: int, total: int, cooldown_start: float) -> float:
+    """Hinton's schedule: constant until ``cooldown_start`` (a fraction of training), then linear to 0."""
+    start = cooldown_start * total
+    if step < start or total <= start:
+        return 1.0
+    return max(0.0, (total - step) / (total - start))
+
+
+class Trainer:
+    """Trains an :class:`FFNetwork`.
+
+    Args:
+        net: the network.
+        negatives: a sampler of wrong labels (``"hard"``, ``"random"`` or an instance).
+        optimizer: a ``torch.optim`` class name; ``optimizer_kwargs`` go to it (e.g. ``momentum``).
+        lr, weight_decay: defaults for every layer.
+        layer_lr: optional per-layer learning rates (one per layer) overriding ``lr``.
+        head_lr: learning rate of the linear head (default ``lr``).
+        schedule: ``"all"`` or ``"greedy"``.
+        cooldown_start: fraction of training after which the learning rate decays linearly to 0;
+            1.0 keeps it constant.
+        hard_source: where hard negatives' scores come from: ``"head"`` (the linear head on a neutral-label
+            pass: one extra forward, Hinton's choice) or ``"goodness"`` (all-label goodness: C passes).
+        seed: seeds shuffling and negative sampling (initialisation is seeded where the net is built).
+        device: where to train; defaults to the network's device.
+        out_dir: where checkpoints and metrics go (nothing is written when ``None``).
+        callbacks: extra :class:`Callback`s (progress bar, CSV/JSON and TensorBoard loggers are added when
+            ``out_dir`` is given).
+        config: the full config recorded in checkpoints so ``ff eval`` can rebuild the network.
+    """
+
+    def __init__(
+        self,
+        net: FFNetwork,
+        negatives: str | LabelNegatives = "hard",
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        layer_lr: Sequence[float] | None = None,
+        head_lr: float | None = None,
+        schedule: str = "all",
+        cooldown_start: float = 1.0,
+        hard_source: str = "head",
+        hard_warmup_epochs: int = 0,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        out_dir: str | Path | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        progress: bool = True,
+        tensorboard: bool = False,
+        config: dict[str, Any] | None = None,
+        negatives_refresh: int = 1,
+    ) -> None:
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if hard_source not in ("head", "goodness"):
+            raise ValueError(f"hard_source must be 'head' or 'goodness', got {hard_source!r}")
+        if hard_source == "head" and net.head is None and isinstance(negatives, str) and negatives == "hard":
+            hard_source = "goodness"
+        if layer_lr is not None and len(layer_lr) != len(net.layers):
+            raise ValueError(
+                f"layer_lr needs one learning rate per layer ({len(net.layers)}), got {len(layer_lr)}"
+            )
+        if not 0.0 <= cooldown_start <= 1.0:
+            raise ValueError(f"cooldown_start is a fraction of training in [0, 1], got {cooldown_start}")
+        self.device = torch.device(device) if device is not None else next(net.parameters()).device
+        self.net = net.to(self.device)
+        self.sampler = build_negatives(negatives)
+        self.hard_warmup_epochs = int(getattr(self.sampler, "warmup_epochs", 0)) or hard_warmup_epochs
+        self.hard_source = hard_source
+        self.schedule = schedule
+        self.cooldown_start = cooldown_start
+        self.config = config or {}
+        self.negatives_refresh = max(1, int(negatives_refresh))
+
+        groups: list[dict[str, Any]] = [
+            {"params": list(layer.parameters()), "lr": layer_lr[i] if layer_lr else lr, "name": f"layer{i}"}
+            for i, layer in enumerate(net.layers)
+        ]
+        if net.head is not None:
+            groups.append({"params": list(net.head.parameters()), "lr": head_lr or lr, "name": "head"})
+        self.optimizer = build_optimizer(groups, optimizer, lr, weight_decay, **(optimizer_kwargs or {}))
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+
+        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.callbacks: list[Callback] = list(callbacks or [])
+        if self.out_dir is not None:
+            self.callbacks = default_callbacks(self.out_dir, tensorboard) + self.callbacks
+        self.progress = progress
+        self.epoch = 0  # epochs completed (all schedule) / in the current layer phase (greedy)
+        self.phase = 0  # greedy: the layer being trained
+        self.step_count = 0
+        self.total_steps = 0  # set by fit(); 0 keeps the learning rate constant
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ public API
+    def fit(
+        self,
+        train: Any,
+        epochs: int,
+        batch_size: int = 256,
+        eval_data: Any = None,
+        resume: str | Path | None = None,
+    ) -> list[dict[str, Any]]:
+        """Train for ``epochs`` epochs (per layer, for the greedy schedule); returns per-epoch metrics.
+
+        ``train`` and ``eval_data`` have ``.x`` (``[N, ...]``) and ``.y`` (``[N]``), e.g. an
+        :class:`~forwardforward.data.ArrayDataset`. ``resume`` continues from a checkpoint.
+        """
+        if epochs < 1 or batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+        if len(train.y) == 0:
+            raise ValueError("the training set is empty")
+        if resume is not None:
+            # RNG states must stay on the CPU; load_state_dict moves weights to the model's device.
+            self.load_state(load_checkpoint(resume, map_location="cpu"))
+        self.total_epochs, self.batch_size = epochs, batch_size
+        steps_per_epoch = math.ceil(len(train.y) / batch_size)
+        self.total_steps = epochs * steps_per_epoch
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        if self.schedule == "all":
+            self._fit_all(train, epochs, batch_size, eval_data)
+        else:
+            self._fit_greedy(train, epochs, batch_size, eval_data)
+        for cb in self.callbacks:
+            cb.on_fit_end(self)
+        return self.history
+
+    # ------------------------------------------------------------------ schedules
+    def _fit_all(self, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
+        while self.epoch < epochs:
+            t0 = time.perf_counter()
+            sums: dict[str, float] = {}
+            batches = self._batches(len(train.y), batch_size)
+            bar = self._bar(len(batches), f"epoch {self.epoch + 1}/{epochs}")
+            for idx in batches:
+                x = train.x[idx].to(self.device, non_blocking=True)
+                y = train.y[idx].to(self.device, non_blocking=True)
+                row = self.train_step(x, y)
+                _accumulate(sums, row)
+                if bar is not None:
+                    bar.set_postfix_str(_postfix(row), refresh=False)
+                    bar.update()
+            if bar is not None:
+                bar.close()
+            self.epoch += 1
+            self._end_epoch(sums, len(batches), time.perf_counter() - t0, eval_data)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, layers: Sequence[int] | None = None) -> dict:
+        """One optimiser step on a batch of raw samples and true labels; returns its statistics."""
+        net = self.net
+        self._set_lr()
+        head_loss = None
+        scores = None
+        if net.head is not None:
+            with torch.no_grad():
+                feats = net.features(x)
+            logits = net.head(feats)
+            head_loss = F.cross_entropy(logits, y)
+            if self.hard_source == "head":
+                scores = logits.detach()
+        y_neg = self._sample_negatives(y, lambda: scores if scores is not None else net.scores(x))
+        losses, stats = net.local_losses(net.embed(x, y), net.embed(x, y_neg), layers)
+        total = torch.stack(losses).sum()
+        if head_loss is not None:
+            total = total + head_loss
+        self._check_finite(losses, head_loss, layers)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.step_count += 1
+        row: dict[str, float] = {}
+        for i, st in zip(layers if layers is not None else range(len(net.layers)), stats):
+            row[f"loss/{i}"] = st.loss
+            row[f"sep/{i}"] = st.separation
+            row[f"g_pos/{i}"] = st.g_pos
+            row[f"g_neg/{i}"] = st.g_neg
+        if head_loss is not None:
+            row["loss/head"] = float(head_loss.detach())
+        return row
+
+    def _fit_greedy(self, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
+        net = self.net
+        n = len(train.y)
+        while self.phase < len(net.layers):
+            k = self.phase
+            pos_in = self._frozen_inputs(train, k, train.y)
+            neg_in = None
+            while self.epoch < epochs:
+                t0 = time.perf_counter()
+                if neg_in is None or self.epoch % self.negatives_refresh == 0:
+                    y_neg = self._greedy_negatives(train, k, self.epoch // self.negatives_refresh)
+                    neg_in = self._frozen_inputs(train, k, y_neg)
+                sums: dict[str, float] = {}
+                batches = self._batches(n, batch_size)
+                bar = self._bar(len(batches), f"layer {k} epoch {self.epoch + 1}/{epochs}")
+                layer = net.layers[k]
+                for idx in batches:
+                    self._set_lr()
+                    xp, xn = pos_in[idx].to(self.device), neg_in[idx].to(self.device)
+                    h = layer(torch.cat([xp, xn]))
+                    loss, st = layer.local_loss(h[: len(idx)], h[len(idx) :])
+                    self._check_finite([loss], None, [k])
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    self.step_count += 1
+                    row = {
+                        f"loss/{k}": st.loss,
+                        f"sep/{k}": st.separation,
+                        f"g_pos/{k}": st.g_pos,
+                        f"g_neg/{k}": st.g_neg,
+                    }
+                    _accumulate(sums, row)
+                    if bar is not None:
+                        bar.set_postfix_str(_postfix(row), refresh=False)
+                        bar.update()
+                if bar is not None:
+                    bar.close()
+                self.epoch += 1
+                if k == len(net.layers) - 1 and self.epoch == epochs and net.head is not None:
+                    _accumulate(sums, {"loss/head": self._fit_head(train, epochs, batch_size) * len(batches)})
+                self._end_epoch(sums, len(batches), time.perf_counter() - t0, eval_data)
+            self.phase += 1
+            if self.phase < len(net.layers):
+                self.epoch = 0
+                self.step_count = 0
+
+    @torch.no_grad()
+    def _frozen_inputs(self, data: Any, k: int, labels: torch.Tensor) -> torch.Tensor:
+        """Layer k's input for every sample carrying ``labels``, through the frozen layers below it."""
+        out = []
+        for s in range(0, len(labels), 2048):
+            x = self.net.embed(data.x[s : s + 2048].to(self.device), labels[s : s + 2048].to(self.device))
+            for layer in self.net.layers[:k]:
+                x = layer.pass_on(layer(x))
+            out.append(x)
+        return torch.cat(out)
+
+    def _greedy_negatives(self, data: Any, k: int, block: int) -> torch.Tensor:
+        """Wrong labels for the whole set; hard ones are scored by the frozen layers below k.
+
+        Drawn from a generator seeded by (seed, layer, refresh block), so a resumed run redraws exactly
+        the negatives an uninterrupted run is using, without storing them in the checkpoint.
+        """
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + k * 10_007 + block)
+
+        def scores() -> torch.Tensor:
+            parts = []
+            for s in range(0, len(data.y), 2048):
+                g = self.net.label_goodness(data.x[s : s + 2048].to(self.device))
+                parts.append(g[:, :, :k].sum(2))
+            return torch.cat(parts)
+
+        if k == 0:
+            return self.sampler_random(data.y, gen)
+        return self._sample_negatives(data.y.to(self.device), scores, gen)
+
+    @torch.no_grad()
+    def _features_all(self, data: Any) -> torch.Tensor:
+        return torch.cat(
+            [self.net.features(data.x[s : s + 2048].to(self.device)) for s in range(0, len(data.y), 2048)]
+        )
+
+    def _fit_head(self, train: Any, epochs: int, batch_size: int) -> float:
+        """Greedy schedule: train the linear head on frozen features; returns its last epoch's mean loss."""
+        assert self.net.head is not None
+        feats = self._features_all(train)
+        y = train.y.to(self.device)
+        opt = torch.optim.Adam(self.net.head.parameters(), lr=self.base_lrs[-1])
+        mean = 0.0
+        for _ in range(epochs):
+            total, batches = 0.0, self._batches(len(y), batch_size)
+            for idx in batches:
+                loss = F.cross_entropy(self.net.head(feats[idx]), y[idx])
+                self._check_finite([], loss, [])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item()
+            mean = total / len(batches)
+        return mean
+
+    # ------------------------------------------------------------------ helpers
+    def sampler_random(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return RandomLabel()(y, self.net.num_classes, None, generator or self.generator)
+
+    def _sample_negatives(
+        self, y: torch.Tensor, scores: Callable[[], torch.Tensor], generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        c = self.net.num_classes
+        if c is None:
+            raise ValueError("label negatives need a supervised network with num_classes")
+        gen = generator or self.generator
+        if not self.sampler.needs_scores:
+            return self.sampler(y, c, None, gen)
+        if self.epoch < self.hard_warmup_epochs:
+            return self.sampler_random(y, gen)
+        return self.sampler(y, c, scores(), gen)
+
+    def _batches(self, n: int, batch_size: int) -> list[torch.Tensor]:
+        return list(torch.randperm(n, generator=self.generator).split(batch_size))
+
+    def _set_lr(self) -> None:
+        f = cooldown_factor(self.step_count, self.total_steps, self.cooldown_start)
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * f
+
+    def _check_finite(
+        self, losses: Sequence[torch.Tensor], head_loss: torch.Tensor | None, layers: Sequence[int] | None
+    ) -> None:
+        names = [f"layer {i}" for i in (layers if layers is not None else range(len(losses)))]
+        items = list(zip(names, losses))
+        if head_loss is not None:
+            items.append(("the linear head", head_loss))
+        for name, loss in items:
+            if not torch.isfinite(loss.detach()):
+                where = f"epoch {self.epoch + 1}, step {self.step_count + 1}"
+                if self.schedule == "greedy":
+                    where = f"layer phase {self.phase}, " + where
+                kept = (
+                    f" The last good checkpoint is kept at {self.out_dir / 'checkpoint.pt'}."
+                    if self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists()
+                    else ""
+                )
+                raise NonFiniteLossError(
+                    f"the loss of {name} became {loss.item()} at {where}. "
+                    f"Lower the learning rate (trainer.lr), check the data for NaN/inf, or use a bounded "
+                    f"loss/goodness.{kept}"
+                )
+
+    def _bar(self, total: int, desc: str) -> Any:
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+    def _end_epoch(self, sums: dict[str, float], batches: int, seconds: float, eval_data: Any) -> None:
+        row: dict[str, Any] = {"epoch": self.epoch, "seconds": seconds}
+        if self.schedule == "greedy":
+            row["layer"] = self.phase
+        row.update({k: v / batches for k, v in sums.items()})
+        row["wall"] = (self.history[-1]["wall"] if self.history else 0.0) + seconds
+        if eval_data is not None:
+            ev = self.net.evaluate(eval_data)
+            row["eval/accuracy"] = ev["accuracy"]
+            if "head_accuracy" in ev:
+                row["eval/head_accuracy"] = ev["head_accuracy"]
+            for i, a in enumerate(ev["layer_accuracy"]):
+                row[f"eval/layer_accuracy/{i}"] = a
+        self.history.append(row)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, row)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: weights, optimiser, counters, RNG states, history."""
+        return {
+            "format": FORMAT_VERSION,
+            "config": self.config,
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "phase": self.phase,
+            "step_count": self.step_count,
+            "rng": {"generator": self.generator.get_state(), "torch": torch.get_rng_state()},
+            "history": self.history,
+        }
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        self.net.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.epoch, self.phase, self.step_count = ckpt["epoch"], ckpt["phase"], ckpt["step_count"]
+        self.generator.set_state(ckpt["rng"]["generator"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        self.history = list(ckpt["history"])
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        return save_atomic(self.state_dict(), path)
+
+
+def _accumulate(sums: dict[str, float], row: dict[str, float]) -> None:
+    for k, v in row.items():
+        sums[k] = sums.get(k, 0.0) + v
+
+
+def _postfix(row: dict[str, float]) -> str:
+    layers = sorted({k.split("/")[1] for k in row if k.startswith("loss/") and k != "loss/head"})
+    return " ".join(f"L{i}:{row[f'loss/{i}']:.3f}/{row[f'sep/{i}']:.2f}" for i in layers)
+
+
+__all__ = ["SCHEDULES", "NonFiniteLossError", "Trainer", "build_optimizer", "cooldown_factor"]
