@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+import sys
 import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
@@ -494,7 +495,6 @@ def test_bad_val_fraction(fraction: object) -> None:
 
 
 def test_digits() -> None:
-    pytest.importorskip("sklearn")
     splits = load("digits", val_fraction=0.1)
     assert splits.val is not None
     assert len(splits.train) + len(splits.val) == 1437 and len(splits.test) == 360
@@ -515,10 +515,21 @@ def test_digits_split_is_pinned() -> None:
 PINNED_DIGITS_TEST_HEAD = [0, 6, 20, 23, 26, 27, 32, 33]
 
 
-def test_digits_without_sklearn(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
+def test_bundled_digits_equal_scikit_learns() -> None:
+    """The bundled array is exactly scikit-learn's digits (same images, same order, same labels)."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    bunch = sklearn_datasets.load_digits()
+    splits = load("digits")
+    x = torch.cat([splits.train.x, splits.test.x]).reshape(-1, 64) * 16
+    y = torch.cat([splits.train.y, splits.test.y])
+    order = torch.cat([torch.tensor(sorted(set(range(1797)) - set(vision.digits_test_indices(1797)))),
+                       torch.tensor(vision.digits_test_indices(1797))])
+    assert torch.equal(x.round().long(), torch.as_tensor(bunch.data, dtype=torch.long)[order])
+    assert torch.equal(y, torch.as_tensor(bunch.target, dtype=torch.long)[order])
 
+
+def test_digits_need_no_scikit_learn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(DataError, match=r'pip install "forwardforward\[digits\]"'):
-        load("digits")
+    splits = load("digits")
+    assert len(splits.train) + len(splits.test) == 1797

@@ -7,6 +7,7 @@ cross-entropy loss whose gradient crosses every layer.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .activations import build_activation
-from .train import build_optimizer
+from .train import build_optimizer, cooldown_factor
 
 
 class BackpropMLP(nn.Sequential):
@@ -42,8 +43,13 @@ def train_backprop(
     eval_data: Any = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    cooldown_start: float = 1.0,
 ) -> list[dict[str, float]]:
-    """Plain supervised training; returns per-epoch rows (loss, wall seconds, eval accuracy)."""
+    """Plain supervised training; returns per-epoch rows (loss, wall seconds, eval accuracy).
+
+    ``cooldown_start`` applies the same constant-then-linear learning-rate schedule as the FF Trainer, so
+    a comparison differs in the learning rule alone.
+    """
     model = model.to(device)
     opt = build_optimizer(
         [{"params": list(model.parameters())}], optimizer, lr, weight_decay, **(optimizer_kwargs or {})
@@ -51,11 +57,16 @@ def train_backprop(
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
     wall = 0.0
+    total_steps = epochs * math.ceil(len(train.y) / batch_size)
+    step = 0
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         total, batches = 0.0, torch.randperm(len(train.y), generator=gen).split(batch_size)
         model.train()
         for idx in batches:
+            for g in opt.param_groups:
+                g["lr"] = lr * cooldown_factor(step, total_steps, cooldown_start)
+            step += 1
             loss = F.cross_entropy(model(train.x[idx].to(device)), train.y[idx].to(device))
             if not torch.isfinite(loss):
                 raise RuntimeError(f"backprop loss became {loss.item()} at epoch {epoch}; lower the lr")

@@ -28,7 +28,9 @@ class FFNetwork(nn.Module):
             there are two or more layers (Hinton: the first layer's goodness mostly reflects the input).
         head_layers: which layers' normalised activities feed the linear head; default all.
         head: add a linear softmax head trained on detached features of a neutral-label input.
-        input_shape: the shape of one raw sample, recorded so checkpoints rebuild the same network.
+        between: optional ``{i: transform}``: a callable applied, without gradients, to what layer ``i``
+            passes on before layer ``i + 1`` sees it. FF never differentiates through it, so it may be
+            anything that maps a batch to a batch (rounding, a lookup, NumPy code...).
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class FFNetwork(nn.Module):
         head_layers: Sequence[int] | None = None,
         head: bool = True,
         num_classes: int | None = None,
+        between: dict[int, Any] | None = None,
     ) -> None:
         super().__init__()
         if not layers:
@@ -56,6 +59,10 @@ class FFNetwork(nn.Module):
         self.head_layers = self._check_indices(
             head_layers if head_layers is not None else list(range(n)), "head_layers"
         )
+        self.between: dict[int, Any] = dict(between or {})
+        bad = [i for i in self.between if not 0 <= i < n - 1]
+        if bad:
+            raise ValueError(f"between: transforms sit after layers 0..{n - 2}; got indices {bad}")
         self.head: nn.Linear | None = None
         if head and self.num_classes is not None:
             dim = sum(self._units(i) for i in self.head_layers)
@@ -113,13 +120,24 @@ class FFNetwork(nn.Module):
     def embed_neutral(self, x: torch.Tensor) -> torch.Tensor:
         return self.labels.neutral(x) if self.labels is not None else x.flatten(1)
 
+    def hand_over(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """What layer ``i + 1`` receives from layer ``i``'s activity ``h``: normalised, detached, and
+        through the transform registered ``between`` them, if any."""
+        x = self.layers[i].pass_on(h)
+        transform = self.between.get(i)
+        if transform is not None:
+            with torch.no_grad():
+                x = transform(x)
+        return x
+
     def activities(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every layer's raw activity for an already-embedded input; inputs are detached per layer."""
         out = []
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             h = layer(x)
             out.append(h)
-            x = layer.pass_on(h)
+            if i < len(self.layers) - 1:
+                x = self.hand_over(i, h)
         return out
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -145,7 +163,7 @@ class FFNetwork(nn.Module):
                 losses.append(loss)
                 stats.append(st)
             if i < last:
-                x = layer.pass_on(h)
+                x = self.hand_over(i, h)
         return losses, stats
 
     def features(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor:
@@ -183,11 +201,9 @@ class FFNetwork(nn.Module):
         else:
             h = first(self.labels.all_labels(x).reshape(b * c, -1))
         goods = [first.goodness(h)]
-        inp = first.pass_on(h)
-        for layer in self.layers[1:]:
-            h = layer(inp)
+        for i, layer in enumerate(self.layers[1:], start=1):
+            h = layer(self.hand_over(i - 1, h))
             goods.append(layer.goodness(h))
-            inp = layer.pass_on(h)
         return torch.stack(goods, 1).reshape(b, c, len(self.layers))
 
     @torch.no_grad()

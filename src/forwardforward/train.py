@@ -294,8 +294,8 @@ class Trainer:
         out = []
         for s in range(0, len(labels), 2048):
             x = self.net.embed(data.x[s : s + 2048].to(self.device), labels[s : s + 2048].to(self.device))
-            for layer in self.net.layers[:k]:
-                x = layer.pass_on(layer(x))
+            for i, layer in enumerate(self.net.layers[:k]):
+                x = self.net.hand_over(i, layer(x))
             out.append(x)
         return torch.cat(out)
 
