@@ -80,15 +80,28 @@ def test_peer_norm_adds_a_penalty_only_to_its_own_layer() -> None:
     for a, b in zip(grads[0][0], grads[1][0]):
         assert torch.equal(a, b)
     assert not torch.allclose(grads[0][1][0], grads[1][1][0])
-    # With momentum 0 the penalty is the variance of the unit means around their average.
+    # With momentum 0 the penalty is half the summed squared spread of the unit means around their
+    # average, so its gradient w.r.t. each unit's mean is that unit's deviation (Hinton's rule).
     h_pos = peer.activities(x_pos)[1].detach()
     unit_mean = h_pos.mean(0)
-    penalty = (unit_mean - unit_mean.mean()).pow(2).mean()
+    penalty = (unit_mean - unit_mean.mean()).pow(2).sum() / 2
     with torch.no_grad():
         loss_plain = plain.local_losses(x_pos, x_neg)[0][1]
         loss_peer = peer.local_losses(x_pos, x_neg)[0][1]
     assert float(loss_peer) == pytest.approx(float(loss_plain) + 0.5 * float(penalty), rel=1e-5)
     assert torch.allclose(peer.layers[1].running_mean, unit_mean.detach(), atol=1e-6)
+
+
+def test_peer_norm_gradient_is_hintons_rule() -> None:
+    """d(penalty)/d(unit j's batch-mean activity) = λ (r_j − r̄), whatever the momentum."""
+    layer = linear_layer(4, 3, peer_norm=0.03, peer_momentum=0.9)
+    layer.running_mean.copy_(torch.tensor([0.2, 1.0, 3.0]))
+    h = torch.tensor([[1.0, 0.0, 2.0], [3.0, 2.0, 0.0]], requires_grad=True)
+    penalty = layer.peer_norm * layer._peer_penalty(h)
+    penalty.backward()
+    running = 0.9 * torch.tensor([0.2, 1.0, 3.0]) + 0.1 * h.detach().mean(0)
+    expected = 0.03 * (running - running.mean()) / 2  # per sample: the batch mean divides by B = 2
+    assert torch.allclose(h.grad, expected.expand(2, 3), atol=1e-7)
 
 
 def test_peer_norm_running_mean_moves_only_in_training_mode() -> None:

@@ -76,21 +76,35 @@ def _fit_ff(cfg: DictConfig, out: Path | None, resume: bool = False) -> dict[str
     return result
 
 
+def _default_out(path: str | None, cfg: DictConfig) -> Path:
+    """``runs/<config name>``, or ``runs/<dataset>`` when no config file is given."""
+    return Path("runs") / (Path(path).stem if path else cfg.data.name)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .config import apply_overrides, from_dict, load_config
 
     path, overrides = _split_args(args.items)
-    out = Path(args.out) if args.out else Path("runs") / (Path(path).stem if path else "digits")
     if args.resume:
+        out = Path(args.out) if args.out else _default_out(path, load_config(path, overrides))
         saved = load_checkpoint(out / "checkpoint.pt")
         # The run continues with the config it was started with; overrides may extend it
         # (e.g. trainer.epochs=40).
         cfg = apply_overrides(from_dict(saved["config"]), overrides)
     else:
         cfg = load_config(path, overrides)
+        out = Path(args.out) if args.out else _default_out(path, cfg)
     print(f"training on {cfg.data.name}; checkpoints and metrics in {out}/", file=sys.stderr)
-    result = _fit_ff(cfg, out, resume=args.resume)
+    if args.nproc > 1 or args.pipeline:
+        from .config import to_dict
+        from .distributed import launch
+
+        if args.resume:
+            raise ValueError("--resume is not supported with --nproc/--pipeline")
+        result = launch(to_dict(cfg), max(1, args.nproc), str(out), pipeline=args.pipeline)
+    else:
+        result = _fit_ff(cfg, out, resume=args.resume)
     print(json.dumps(result))
     return 0
 
@@ -117,6 +131,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import torch
 
+    from .analog import make_analog
     from .baselines import BackpropMLP, train_backprop
     from .config import load_config
 
@@ -133,6 +148,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cfg.model.activation,
         cfg.model.bias,
     )
+    m = cfg.model  # the same simulated analog chip as the FF run (no-op when no imperfection is set)
+    make_analog(model, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)
     hist = train_backprop(
         model,
         splits.train,
@@ -170,6 +187,8 @@ def make_parser() -> argparse.ArgumentParser:
     tr.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
     tr.add_argument("--out", help="run directory (default runs/<config name>)")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--nproc", type=int, default=1, help="local processes (gloo): data parallel by default")
+    tr.add_argument("--pipeline", action="store_true", help="with --nproc: layers on consecutive ranks")
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its dataset's test set")
     ev.add_argument("checkpoint")

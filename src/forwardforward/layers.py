@@ -96,6 +96,8 @@ class FFLayer(nn.Module):
             self.loss.resolve_threshold(self.num_units)
         self.peer_norm = float(peer_norm)
         self.peer_momentum = float(peer_momentum)
+        if not 0.0 <= self.peer_momentum < 1.0:
+            raise ValueError(f"peer_momentum must be in [0, 1), got {peer_momentum}")
         if self.peer_norm > 0:
             if self.num_units is None:
                 raise ValueError("peer normalisation needs num_units for this block; pass num_units=")
@@ -126,13 +128,18 @@ class FFLayer(nn.Module):
         return loss, stats
 
     def _peer_penalty(self, h_pos: torch.Tensor) -> torch.Tensor:
-        # Running mean of each unit's activity on positive data; the current batch keeps its gradient,
-        # the history does not. The penalty is the spread of those means around the layer's mean.
+        """Hinton's peer normalisation as a loss: ``Σ_j (r_j − r̄)² / (2 (1 − momentum))``.
+
+        ``r_j`` is unit j's running mean activity on positive data (the current batch keeps its gradient,
+        the history does not) and ``r̄`` the layer's mean of them. The scale is chosen so the gradient with
+        respect to unit j's batch-mean activity is exactly ``r_j − r̄`` (times λ): the term Hinton's code
+        adds to each unit's derivative, pulling units that are rarely on up and units always on down.
+        """
         unit_mean = h_pos.flatten(2).mean(2).mean(0) if h_pos.dim() > 2 else h_pos.mean(0)
         running = self.peer_momentum * self.running_mean + (1 - self.peer_momentum) * unit_mean
         if self.training:
             self.running_mean.copy_(running.detach())
-        return (running - running.mean().detach()).pow(2).mean()
+        return (running - running.mean().detach()).pow(2).sum() / (2 * (1 - self.peer_momentum))
 
 
 def _infer_units(block: nn.Module) -> int | None:
