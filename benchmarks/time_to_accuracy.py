@@ -1,10 +1,13 @@
-"""Time to accuracy: train an FF config on a dataset and print one JSON line.
+"""Time to accuracy: train a config on a dataset and print one JSON line.
 
     python benchmarks/time_to_accuracy.py configs/fmnist-mlp.yaml data.root=../shared/data/fashion-mnist
+    python benchmarks/time_to_accuracy.py configs/fmnist-mlp.yaml data.root=... --backprop
 
-Prints: dataset, config, test accuracy (goodness and linear head) after each epoch, cumulative training
-wall seconds (evaluation excluded), total wall seconds (evaluation included), peak RSS in MiB.
-Timing belongs here, never in unit tests: this machine's timings are noisy, so run it when it is idle.
+Prints: dataset, config, method, test accuracy after each epoch (FF: goodness and linear head), cumulative
+training wall seconds (evaluation excluded), total wall seconds (data loading and evaluation included),
+peak RSS in MiB. ``--backprop`` trains the backprop twin (same hidden sizes, activation, optimiser, lr
+schedule, batch size and epochs) instead. Timing belongs here, never in unit tests: this machine's timings
+are noisy, so run it when the machine is otherwise idle.
 """
 
 from __future__ import annotations
@@ -14,35 +17,46 @@ import resource
 import sys
 import time
 
+import torch
+
 import forwardforward as ff
+from forwardforward.baselines import BackpropMLP, train_backprop
 from forwardforward.build import build_network, build_trainer
 
 
 def main(argv: list[str]) -> None:
+    backprop = "--backprop" in argv
+    argv = [a for a in argv if a != "--backprop"]
     path = argv[0] if argv and "=" not in argv[0] else None
     overrides = [a for a in argv if "=" in a]
     cfg = ff.load_config(path, [*overrides, "trainer.progress=false"])
     t_start = time.perf_counter()
     splits = ff.data.load(cfg.data.name, root=cfg.data.root, seed=cfg.trainer.seed)
-    net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
-    trainer = build_trainer(cfg, net)
-    history = trainer.fit(splits.train, cfg.trainer.epochs, cfg.trainer.batch_size, eval_data=splits.test)
-    total = time.perf_counter() - t_start
-    print(
-        json.dumps(
-            {
-                "dataset": cfg.data.name,
-                "config": path,
-                "overrides": overrides,
-                "test_accuracy_goodness": [round(r["eval/accuracy"], 4) for r in history],
-                "test_accuracy_head": [round(r.get("eval/head_accuracy", float("nan")), 4) for r in history],
-                "train_wall_seconds": [round(r["wall"], 1) for r in history],
-                "total_wall_seconds": round(total, 1),
-                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "threads": __import__("torch").get_num_threads(),
-            }
+    out: dict = {"dataset": cfg.data.name, "config": path, "overrides": overrides}
+    t = cfg.trainer
+    if backprop:
+        torch.manual_seed(t.seed)
+        model = BackpropMLP(
+            [splits.train.input_dim, *cfg.model.hidden], splits.train.num_classes, cfg.model.activation
         )
-    )
+        history = train_backprop(
+            model, splits.train, t.epochs, t.batch_size, t.optimizer, t.lr, t.weight_decay,
+            {"momentum": t.momentum} if t.momentum is not None else None,
+            eval_data=splits.test, seed=t.seed, cooldown_start=t.cooldown_start,
+        )
+        out["method"] = "backprop"
+        out["test_accuracy"] = [round(r["eval/accuracy"], 4) for r in history]
+    else:
+        net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+        history = build_trainer(cfg, net).fit(splits.train, t.epochs, t.batch_size, eval_data=splits.test)
+        out["method"] = "forward-forward"
+        out["test_accuracy_goodness"] = [round(r["eval/accuracy"], 4) for r in history]
+        out["test_accuracy_head"] = [round(r.get("eval/head_accuracy", float("nan")), 4) for r in history]
+    out["train_wall_seconds"] = [round(r["wall"], 1) for r in history]
+    out["total_wall_seconds"] = round(time.perf_counter() - t_start, 1)
+    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["threads"] = torch.get_num_threads()
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ trainer.fit(splits.train, epochs=10, batch_size=128)
 print(net.evaluate(splits.test))
 """
 
-from . import data, goodness, labels, losses, negatives, normalize
+from . import analog, blackbox, data, goodness, labels, losses, negatives, normalize, stream
 from .baselines import BackpropMLP, train_backprop
+from .blackbox import BlackBox, BlackBoxError
 from .callbacks import Callback
 from .checkpoint import load_checkpoint, save_atomic
 from .config import ConfigError, load_config
@@ -21,6 +22,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackpropMLP",
+    "BlackBox",
+    "BlackBoxError",
     "Callback",
     "ConfigError",
     "FFLayer",
@@ -29,6 +32,8 @@ __all__ = [
     "NonFiniteLossError",
     "Trainer",
     "__version__",
+    "analog",
+    "blackbox",
     "data",
     "goodness",
     "labels",
@@ -39,5 +44,6 @@ __all__ = [
     "negatives",
     "normalize",
     "save_atomic",
+    "stream",
     "train_backprop",
 ]

@@ -21,12 +21,36 @@ from .train import build_optimizer, cooldown_factor
 
 
 class BackpropMLP(nn.Sequential):
-    """``input -> [Linear -> activation] * n -> Linear(classes)``."""
+    """``input -> [Linear -> activation] * n -> Linear(classes)``.
 
-    def __init__(self, dims: Sequence[int], num_classes: int, activation: str = "relu", bias: bool = True):
+    ``between={i: box}`` puts the same black boxes an FF network can have after hidden layer ``i``, so the
+    comparison shows what backprop does with them: ``blackbox_mode="autograd"`` (what it really gets: no
+    gradient through NumPy, zero through rounding) or ``"ste"`` (straight-through estimator). See
+    :mod:`forwardforward.blackbox`.
+    """
+
+    def __init__(
+        self,
+        dims: Sequence[int],
+        num_classes: int,
+        activation: str = "relu",
+        bias: bool = True,
+        between: dict[int, Any] | None = None,
+        blackbox_mode: str = "autograd",
+    ):
+        from .blackbox import BlackBoxModule
+
+        between = dict(between or {})
+        bad = [i for i in between if not 0 <= i < len(dims) - 2]
+        if bad:
+            raise ValueError(f"between: boxes sit after hidden layers 0..{len(dims) - 3}; got indices {bad}")
         mods: list[nn.Module] = [nn.Flatten()]
-        for a, b in zip(dims, dims[1:]):
-            mods += [nn.Linear(a, b, bias=bias), build_activation(activation)]
+        ins = list(dims[:-1])
+        for i, b in enumerate(dims[1:]):
+            mods += [nn.Linear(ins[i], b, bias=bias), build_activation(activation)]
+            if i in between:
+                mods.append(BlackBoxModule(between[i], blackbox_mode))
+                ins[i + 1] = getattr(between[i], "out_features", None) or ins[i + 1]
         mods.append(nn.Linear(dims[-1], num_classes))
         super().__init__(*mods)
 

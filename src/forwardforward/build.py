@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from .analog import make_analog
 from .config import to_dict
 from .negatives import HardLabel, RandomLabel
 from .network import FFNetwork
@@ -22,7 +23,7 @@ def build_network(cfg: DictConfig, input_dim: int, num_classes: int) -> FFNetwor
     """The FF MLP a config describes, seeded by ``trainer.seed`` so every run starts the same."""
     m = cfg.model
     torch.manual_seed(cfg.trainer.seed)
-    return FFNetwork.mlp(
+    net = FFNetwork.mlp(
         [input_dim, *m.hidden],
         num_classes=num_classes,
         labels=m.labels,
@@ -39,10 +40,20 @@ def build_network(cfg: DictConfig, input_dim: int, num_classes: int) -> FFNetwor
         normalize=m.normalize,
         peer_norm=m.peer_norm,
     )
+    return make_analog(net, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)  # type: ignore[return-value]
 
 
-def build_trainer(cfg: DictConfig, net: FFNetwork, out_dir: str | Path | None = None) -> Trainer:
-    """The Trainer a config describes, recording the config for checkpoints."""
+def build_trainer(
+    cfg: DictConfig,
+    net: FFNetwork,
+    out_dir: str | Path | None = None,
+    trainer_cls: type[Trainer] = Trainer,
+    **extra: Any,
+) -> Trainer:
+    """The Trainer a config describes, recording the config for checkpoints.
+
+    ``trainer_cls`` and ``extra`` let a subclass (the data-parallel trainer) reuse the same mapping.
+    """
     t = cfg.trainer
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -55,7 +66,7 @@ def build_trainer(cfg: DictConfig, net: FFNetwork, out_dir: str | Path | None = 
     kwargs: dict[str, Any] = {}
     if t.momentum is not None:
         kwargs["momentum"] = t.momentum
-    return Trainer(
+    return trainer_cls(
         net,
         negatives=negatives,
         optimizer=t.optimizer,
@@ -74,4 +85,8 @@ def build_trainer(cfg: DictConfig, net: FFNetwork, out_dir: str | Path | None = 
         tensorboard=t.tensorboard,
         config=to_dict(cfg),
         negatives_refresh=t.negatives_refresh,
+        layerwise_step=t.layerwise_step,
+        compile=t.compile,
+        autocast=t.autocast,
+        **extra,
     )

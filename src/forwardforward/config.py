@@ -48,6 +48,12 @@ class ModelConfig:
     score_layers: list[int] | None = None  # default: all but the first
     head: bool = True  # linear softmax head on neutral-label features
     head_layers: list[int] | None = None  # default: all layers
+    # Simulated analog hardware (forwardforward.analog), at training and test time, for FF and `ff compare`'s
+    # backprop twin alike: relative Gaussian noise on weights / activations, k-bit weights / activations.
+    weight_noise: float = 0.0
+    act_noise: float = 0.0
+    weight_bits: int | None = None
+    act_bits: int | None = None
 
 
 @dataclass
@@ -72,6 +78,9 @@ class TrainerConfig:
     threads: int | None = None  # torch.set_num_threads
     progress: bool = True
     tensorboard: bool = False
+    layerwise_step: bool = False  # backward + step each layer before the next forward: memory flat in depth
+    compile: bool = False  # torch.compile each layer
+    autocast: str | None = None  # bf16: bfloat16 autocast for training forwards; null: fp32
 
 
 @dataclass
@@ -185,6 +194,12 @@ def validate(cfg: DictConfig) -> None:
             float(m.threshold)
         except ValueError:
             raise ConfigError(f"model.threshold must be a number or 'width', got {m.threshold!r}") from None
+    for key in ("weight_noise", "act_noise"):
+        if m[key] < 0:
+            raise ConfigError(f"model.{key} is a relative noise sigma >= 0, got {m[key]}")
+    for key in ("weight_bits", "act_bits"):
+        if m[key] is not None and not 1 <= m[key] <= 16:
+            raise ConfigError(f"model.{key} must be in 1..16 (or null for full precision), got {m[key]}")
     if not 0 <= cfg.data.val_fraction < 1:
         raise ConfigError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
 

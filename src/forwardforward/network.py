@@ -7,13 +7,14 @@ Usable without the Trainer: ``local_losses`` returns one scalar per layer (sum t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blackbox import call_box
 from .labels import LabelEmbedding, build_labels
 from .layers import FFLayer, LayerStats, linear_layer
 
@@ -80,11 +81,13 @@ class FFNetwork(nn.Module):
         score_layers: Sequence[int] | None = None,
         head_layers: Sequence[int] | None = None,
         head: bool = True,
+        between: dict[int, Any] | None = None,
         **layer_kwargs: Any,
     ) -> FFNetwork:
         """An FF MLP. ``dims = [input_dim, hidden_1, ..., hidden_n]``; ``input_dim`` is the raw input size
         (the label embedding may add to it). ``layer_kwargs`` go to every :class:`FFLayer`
-        (``activation``, ``goodness``, ``loss``, ``normalize``, ``peer_norm``, ``loss_kwargs``...).
+        (``activation``, ``goodness``, ``loss``, ``normalize``, ``peer_norm``, ``loss_kwargs``...);
+        ``between`` places black boxes between layers (see :class:`FFNetwork`).
         """
         if len(dims) < 2:
             raise ValueError(f"dims needs the input size and at least one hidden size, got {list(dims)}")
@@ -95,8 +98,11 @@ class FFNetwork(nn.Module):
             emb = build_labels(labels, num_classes, label_strength)
         in_dim = emb.output_dim(dims[0]) if emb is not None else dims[0]
         sizes = [in_dim, *dims[1:]]
-        layers = [linear_layer(a, b, bias=bias, **layer_kwargs) for a, b in zip(sizes, sizes[1:])]
-        return cls(layers, emb, score_layers, head_layers, head, num_classes)
+        # A box that promises a width (``BlackBox(out_features=...)``) sets the next layer's input size.
+        boxes = between or {}
+        ins = [getattr(boxes.get(k - 1), "out_features", None) or a for k, a in enumerate(sizes[:-1])]
+        layers = [linear_layer(a, b, bias=bias, **layer_kwargs) for a, b in zip(ins, sizes[1:])]
+        return cls(layers, emb, score_layers, head_layers, head, num_classes, between=between)
 
     def _check_indices(self, idx: Sequence[int], what: str) -> list[int]:
         n = len(self.layers)
@@ -126,8 +132,9 @@ class FFNetwork(nn.Module):
         x = self.layers[i].pass_on(h)
         transform = self.between.get(i)
         if transform is not None:
-            with torch.no_grad():
-                x = transform(x)
+            # Validated on every call (cheap): a wrong shape fails at the first batch, naming the box.
+            width = getattr(self.layers[i + 1].block, "in_features", None)
+            x = call_box(transform, x, width, where=f"between layer {i} and layer {i + 1}")
         return x
 
     def activities(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -151,26 +158,46 @@ class FFNetwork(nn.Module):
         Positives and negatives go through in one concatenated forward. Summing the returned losses and
         calling ``backward()`` gives every layer exactly its own local gradient.
         """
+        losses, stats = [], []
+        for _, loss, st in self.iter_local_losses(x_pos, x_neg, layers):
+            losses.append(loss)
+            stats.append(st)
+        return losses, stats
+
+    def iter_local_losses(
+        self, x_pos: torch.Tensor, x_neg: torch.Tensor, layers: Sequence[int] | None = None
+    ) -> Iterator[tuple[int, torch.Tensor, LayerStats]]:
+        """Lazily yield ``(layer index, loss, stats)``, computing layer ``i + 1`` only when asked.
+
+        The consumer may call ``loss.backward()`` and step the optimiser before asking for the next layer;
+        that layer's graph is then freed before the next forward, so at most one layer's activations are
+        alive at a time and training memory stays flat in depth (``Trainer(layerwise_step=True)``). The
+        next layer's input is handed over before the yield, from activities computed with the weights as
+        they were, so the result equals the one-backward path.
+        """
         n = x_pos.shape[0]
         x = torch.cat([x_pos, x_neg], 0)
         chosen = set(range(len(self.layers)) if layers is None else layers)
         last = max(chosen)
-        losses, stats = [], []
         for i, layer in enumerate(self.layers[: last + 1]):
             h = layer(x)
+            x = self.hand_over(i, h) if i < last else x
             if i in chosen:
                 loss, st = layer.local_loss(h[:n], h[n:])
-                losses.append(loss)
-                stats.append(st)
-            if i < last:
-                x = self.hand_over(i, h)
-        return losses, stats
+                del h
+                yield i, loss, st
 
     def features(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor:
         """Concatenated normalised activities of a neutral-label input (the linear head's input)."""
         chosen = self.head_layers if layers is None else self._check_indices(layers, "layers")
-        acts = self.activities(self.embed_neutral(x))
-        return torch.cat([self.layers[i].pass_on(acts[i]) for i in chosen], 1)
+        # Keep only the chosen layers' outputs, not every activity: memory stays flat in depth.
+        kept: dict[int, torch.Tensor] = {}
+        h = self.embed_neutral(x)
+        for i, layer in enumerate(self.layers[: max(chosen) + 1]):
+            h = layer(h if i == 0 else self.hand_over(i - 1, h))
+            if i in chosen:
+                kept[i] = layer.pass_on(h)
+        return torch.cat([kept[i] for i in chosen], 1)
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
@@ -189,7 +216,8 @@ class FFNetwork(nn.Module):
             out.append(self._label_goodness_chunk(xb, c))
         return torch.cat(out, 0)
 
-    def _label_goodness_chunk(self, x: torch.Tensor, c: int) -> torch.Tensor:
+    def _first_layer_all_labels(self, x: torch.Tensor, c: int) -> torch.Tensor:
+        """The first layer's activity for every (sample, label) pair: ``[B * C, ...]``, label fastest."""
         b = x.shape[0]
         first = self.layers[0]
         assert self.labels is not None
@@ -197,9 +225,13 @@ class FFNetwork(nn.Module):
             base = self.labels.base(x)
             codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
             pre = first.block(base).unsqueeze(1) + F.linear(codes, first.block.weight).unsqueeze(0)
-            h = first.activation(pre).reshape(b * c, -1)
-        else:
-            h = first(self.labels.all_labels(x).reshape(b * c, -1))
+            return first.activation(pre).reshape(b * c, -1)
+        return first(self.labels.all_labels(x).reshape(b * c, -1))
+
+    def _label_goodness_chunk(self, x: torch.Tensor, c: int) -> torch.Tensor:
+        b = x.shape[0]
+        first = self.layers[0]
+        h = self._first_layer_all_labels(x, c)
         goods = [first.goodness(h)]
         for i, layer in enumerate(self.layers[1:], start=1):
             h = layer(self.hand_over(i - 1, h))
@@ -207,10 +239,77 @@ class FFNetwork(nn.Module):
         return torch.stack(goods, 1).reshape(b, c, len(self.layers))
 
     @torch.no_grad()
-    def scores(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor:
-        """``[B, C]`` label scores: goodness summed over ``layers`` (default ``score_layers``)."""
+    def label_goodness_naive(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, L]`` like :meth:`label_goodness`, the slow obvious way: one full forward per label.
+
+        Kept as the reference that the batched and pruned paths are tested and benchmarked against.
+        """
+        if self.labels is None or self.num_classes is None:
+            raise ValueError("label_goodness_naive needs a supervised network (labels=...)")
+        per_label = []
+        for c in range(self.num_classes):
+            y = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
+            acts = self.activities(self.embed(x, y))
+            per_label.append(torch.stack([layer.goodness(h) for layer, h in zip(self.layers, acts)], 1))
+        return torch.stack(per_label, 1)
+
+    @torch.no_grad()
+    def scores(
+        self,
+        x: torch.Tensor,
+        layers: Sequence[int] | None = None,
+        keep: int | None = None,
+        prune_after: int | None = None,
+        chunk_size: int = 1024,
+    ) -> torch.Tensor:
+        """``[B, C]`` label scores: goodness summed over ``layers`` (default ``score_layers``).
+
+        With ``keep=k``, candidate pruning: every label goes through the first ``prune_after`` layers
+        (default: up to and including the first scoring layer), only the ``k`` labels with the highest
+        goodness so far go deeper, and the pruned labels score ``-inf``. Deep layers cost a ``C / k``
+        fraction of full scoring; the argmax is unchanged whenever the winner survives the early cut.
+        """
         chosen = self.score_layers if layers is None else self._check_indices(layers, "layers")
-        return self.label_goodness(x)[:, :, chosen].sum(2)
+        if keep is None:
+            return self.label_goodness(x, chunk_size)[:, :, chosen].sum(2)
+        c = self.num_classes
+        if self.labels is None or c is None:
+            raise ValueError("scores needs a supervised network (labels=...)")
+        if not 1 <= keep <= c:
+            raise ValueError(f"keep must be in [1, {c}] (the number of classes), got {keep}")
+        cut = min(chosen) + 1 if prune_after is None else int(prune_after)
+        if not 1 <= cut <= len(self.layers):
+            raise ValueError(f"prune_after must be in [1, {len(self.layers)}] (layers), got {prune_after}")
+        rows = max(1, chunk_size // c)
+        return torch.cat([self._pruned_scores_chunk(xb, c, chosen, keep, cut) for xb in x.split(rows)], 0)
+
+    def _pruned_scores_chunk(
+        self, x: torch.Tensor, c: int, chosen: list[int], keep: int, cut: int
+    ) -> torch.Tensor:
+        b = x.shape[0]
+        total = x.new_zeros(b, c)  # goodness summed over the chosen layers seen so far
+        early = x.new_zeros(b, c)  # all early layers' goodness: the ranking when none of them is chosen
+        h = self._first_layer_all_labels(x, c)
+        for i in range(cut):
+            if i > 0:
+                h = self.layers[i](self.hand_over(i - 1, h))
+            g = self.layers[i].goodness(h).reshape(b, c)
+            early += g
+            if i in chosen:
+                total += g
+        last = max(chosen)
+        if last < cut:
+            return total
+        rank = total if min(chosen) < cut else early
+        top = rank.topk(keep, dim=1).indices  # [b, k]
+        rows = torch.arange(b, device=x.device).unsqueeze(1)
+        h = h.reshape(b, c, *h.shape[1:])[rows, top].reshape(b * keep, *h.shape[1:])
+        part = total.gather(1, top)
+        for i in range(cut, last + 1):
+            h = self.layers[i](self.hand_over(i - 1, h))
+            if i in chosen:
+                part += self.layers[i].goodness(h).reshape(b, keep)
+        return torch.full_like(total, float("-inf")).scatter(1, top, part)
 
     @torch.no_grad()
     def head_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -219,10 +318,13 @@ class FFNetwork(nn.Module):
         return self.head(self.features(x))
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, mode: str = "goodness") -> torch.Tensor:
-        """Predicted classes: ``mode="goodness"`` (all-label goodness argmax) or ``"head"``."""
+    def predict(
+        self, x: torch.Tensor, mode: str = "goodness", keep: int | None = None, prune_after: int | None = None
+    ) -> torch.Tensor:
+        """Predicted classes: ``mode="goodness"`` (all-label goodness argmax, optionally with candidate
+        pruning: see :meth:`scores`) or ``"head"``."""
         if mode == "goodness":
-            return self.scores(x).argmax(1)
+            return self.scores(x, keep=keep, prune_after=prune_after).argmax(1)
         if mode == "head":
             return self.head_logits(x).argmax(1)
         raise ValueError(f"unknown prediction mode {mode!r}; valid: 'goodness', 'head'")

@@ -85,6 +85,12 @@ class Trainer:
         callbacks: extra :class:`Callback`s (progress bar, CSV/JSON and TensorBoard loggers are added when
             ``out_dir`` is given).
         config: the full config recorded in checkpoints so ``ff eval`` can rebuild the network.
+        layerwise_step: back-propagate and step each layer before the next layer's forward, so at most one
+            layer's activations are alive: training memory stays flat in depth. Same weights as the default
+            one-backward path with per-parameter optimisers (SGD, Adam...); a NaN loss found deep in the
+            stack then stops training after the layers below it have stepped.
+        compile: ``torch.compile`` every layer (in place: checkpoints keep their keys).
+        autocast: ``"bf16"`` runs the training forward passes under bfloat16 autocast; ``None`` is fp32.
     """
 
     def __init__(
@@ -109,6 +115,9 @@ class Trainer:
         tensorboard: bool = False,
         config: dict[str, Any] | None = None,
         negatives_refresh: int = 1,
+        layerwise_step: bool = False,
+        compile: bool = False,
+        autocast: str | None = None,
     ) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
@@ -131,6 +140,13 @@ class Trainer:
         self.cooldown_start = cooldown_start
         self.config = config or {}
         self.negatives_refresh = max(1, int(negatives_refresh))
+        self.layerwise_step = bool(layerwise_step)
+        if autocast not in (None, "bf16"):
+            raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}")
+        self.autocast = autocast
+        if compile:
+            for layer in net.layers:
+                layer.compile()
 
         groups: list[dict[str, Any]] = [
             {"params": list(layer.parameters()), "lr": layer_lr[i] if layer_lr else lr, "name": f"layer{i}"}
@@ -188,6 +204,20 @@ class Trainer:
             cb.on_fit_end(self)
         return self.history
 
+    def fit_stream(
+        self,
+        stream: Any,
+        eval_data: Any = None,
+        eval_every: int | None = None,
+        buffer_size: int | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]]:
+        """Learn from one pass over an iterable of ``(x, y)`` batches with bounded memory, evaluating every
+        ``eval_every`` samples; see :func:`forwardforward.stream.fit_stream` (which takes ``kwargs``)."""
+        from .stream import fit_stream
+
+        return fit_stream(self, stream, eval_data, eval_every, buffer_size, **kwargs)
+
     # ------------------------------------------------------------------ schedules
     def _fit_all(self, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
         while self.epoch < epochs:
@@ -210,6 +240,12 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, layers: Sequence[int] | None = None) -> dict:
         """One optimiser step on a batch of raw samples and true labels; returns its statistics."""
+        if self.autocast is None:
+            return self._train_step(x, y, layers)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            return self._train_step(x, y, layers)
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, layers: Sequence[int] | None) -> dict:
         net = self.net
         self._set_lr()
         head_loss = None
@@ -222,6 +258,9 @@ class Trainer:
             if self.hard_source == "head":
                 scores = logits.detach()
         y_neg = self._sample_negatives(y, lambda: scores if scores is not None else net.scores(x))
+        if self.layerwise_step:
+            stats = self._layerwise_step(net.embed(x, y), net.embed(x, y_neg), head_loss, layers)
+            return self._step_row(stats, head_loss, layers)
         losses, stats = net.local_losses(net.embed(x, y), net.embed(x, y_neg), layers)
         total = torch.stack(losses).sum()
         if head_loss is not None:
@@ -229,7 +268,47 @@ class Trainer:
         self._check_finite(losses, head_loss, layers)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        self._before_step()
         self.optimizer.step()
+        return self._step_row(stats, head_loss, layers)
+
+    def _layerwise_step(
+        self,
+        x_pos: torch.Tensor,
+        x_neg: torch.Tensor,
+        head_loss: torch.Tensor | None,
+        layers: Sequence[int] | None,
+    ) -> list[Any]:
+        """Backward and step the head, then each layer in turn before the next one's forward.
+
+        Only the parameters that were just given a gradient step: ``torch.optim`` skips parameters whose
+        ``.grad`` is ``None``, and each layer's gradients are set to ``None`` again right after its step.
+        """
+        self.optimizer.zero_grad(set_to_none=True)
+        if head_loss is not None:
+            self._check_finite([], head_loss, [])
+            self._step_only(head_loss, self.net.head)
+        stats = []
+        for i, loss, st in self.net.iter_local_losses(x_pos, x_neg, layers):
+            self._check_finite([loss], None, [i])
+            self._step_only(loss, self.net.layers[i])
+            stats.append(st)
+        return stats
+
+    def _step_only(self, loss: torch.Tensor, module: Any) -> None:
+        loss.backward()
+        self._before_step()
+        self.optimizer.step()
+        for p in module.parameters():
+            p.grad = None
+
+    def _before_step(self) -> None:
+        """Called between backward and the optimiser step; data-parallel training averages gradients."""
+
+    def _step_row(
+        self, stats: Sequence[Any], head_loss: torch.Tensor | None, layers: Sequence[int] | None
+    ) -> dict[str, float]:
+        net = self.net
         self.step_count += 1
         row: dict[str, float] = {}
         for i, st in zip(layers if layers is not None else range(len(net.layers)), stats):

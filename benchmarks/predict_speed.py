@@ -1,0 +1,111 @@
+"""All-label prediction speed: naive per-label loop vs batched scoring vs batched + candidate pruning.
+
+    python benchmarks/predict_speed.py --root ../shared/data/fashion-mnist [--checkpoint runs/x/checkpoint.pt]
+        [--train-subset 10000] [--epochs 1] [--keep 2 3] [--prune-after 2] [--threads 1] [key=value ...]
+
+The network is Hinton's 4x2000 (configs/hinton-mnist.yaml) on Fashion-MNIST. Without ``--checkpoint`` it is
+first trained briefly (``--epochs`` epochs on the first ``--train-subset`` shuffled training images; the
+point is a network whose scores are not random, not a good one); with it, the checkpoint's weights are
+loaded. Each method then scores the 10,000 test images in batches of 1,000 and the script prints one JSON
+line per method (seconds, accuracy) and a summary with the speed-ups over the naive loop. The methods take
+turns batch by batch, so load changes on a shared machine affect them alike.
+
+- naive: one full forward per label (10 forwards of the whole stack).
+- batched: ``FFNetwork.scores``: the first layer once plus a broadcast add of each label's code, deeper
+  layers on the stacked ``B*C`` states.
+- pruned: ``scores(keep=k, prune_after=p)``: all labels through the first ``p`` layers, the top ``k`` deeper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import forwardforward as ff
+from forwardforward.build import build_network, build_trainer
+from forwardforward.config import from_dict
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hinton-mnist.yaml"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared/data/fashion-mnist"))
+    p.add_argument("--checkpoint")
+    p.add_argument("--train-subset", type=int, default=10000)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--test-subset", type=int, default=None, help="score only the first N test images")
+    p.add_argument("--keep", type=int, nargs="+", default=[3], help="one pruned method per value")
+    p.add_argument("--prune-after", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("overrides", nargs="*", help="config key=value overrides for the brief training")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    splits = ff.data.load("fashion-mnist", root=a.root, download=False)
+    ckpt = ff.load_checkpoint(a.checkpoint) if a.checkpoint else None
+    if ckpt is not None:  # the network the checkpoint's own config describes
+        cfg = from_dict(ckpt["config"])
+    else:
+        cfg = ff.load_config(CONFIG, ["data.name=fashion-mnist", "trainer.progress=false", *a.overrides])
+    net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+    if ckpt is not None:
+        net.load_state_dict(ckpt["model"])
+        trained = f"checkpoint {a.checkpoint}"
+    else:
+        idx = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))[: a.train_subset]
+        t0 = time.perf_counter()
+        build_trainer(cfg, net).fit(splits.train.subset(idx), a.epochs, cfg.trainer.batch_size)
+        trained = f"{a.epochs} epoch(s) on {len(idx)} images in {time.perf_counter() - t0:.0f} s"
+    net.eval()
+    test = splits.test if a.test_subset is None else splits.test.subset(torch.arange(a.test_subset))
+    layers = net.score_layers
+    methods = {
+        "naive": lambda x: net.label_goodness_naive(x)[:, :, layers].sum(2),
+        "batched": lambda x: net.scores(x),
+    }
+    for k in a.keep:
+        methods[f"pruned(keep={k},prune_after={a.prune_after})"] = lambda x, k=k: net.scores(
+            x, keep=k, prune_after=a.prune_after
+        )
+    # Methods take turns on every batch, so a load change on a shared machine hits all of them alike.
+    seconds = dict.fromkeys(methods, 0.0)
+    correct = dict.fromkeys(methods, 0)
+    with torch.no_grad():
+        for s in range(0, len(test.y), a.batch):
+            xb, yb = test.x[s : s + a.batch], test.y[s : s + a.batch]
+            for name, score in methods.items():
+                t0 = time.perf_counter()
+                pred = score(xb).argmax(1)
+                seconds[name] += time.perf_counter() - t0
+                correct[name] += int((pred == yb).sum())
+    results = {}
+    for name in methods:
+        results[name] = {"seconds": round(seconds[name], 2), "accuracy": correct[name] / len(test.y)}
+        print(json.dumps({"method": name, **results[name]}), flush=True)
+    naive = results["naive"]
+    print(
+        json.dumps(
+            {
+                "network": "hinton-mnist 4x2000 on fashion-mnist",
+                "trained": trained,
+                "overrides": a.overrides,
+                "threads": a.threads,
+                "test_images": len(test.y),
+                "speedup_over_naive": {
+                    k: round(naive["seconds"] / v["seconds"], 2) for k, v in results.items()
+                },
+                "accuracy_points_vs_naive": {
+                    k: round(100 * (v["accuracy"] - naive["accuracy"]), 2) for k, v in results.items()
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
