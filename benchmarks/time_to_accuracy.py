@@ -20,8 +20,7 @@ import time
 import torch
 
 import forwardforward as ff
-from forwardforward.baselines import BackpropMLP, train_backprop
-from forwardforward.build import build_network, build_trainer
+from forwardforward.build import build_network, build_trainer, train_backprop_twin
 
 
 def main(argv: list[str]) -> None:
@@ -35,15 +34,7 @@ def main(argv: list[str]) -> None:
     out: dict = {"dataset": cfg.data.name, "config": path, "overrides": overrides}
     t = cfg.trainer
     if backprop:
-        torch.manual_seed(t.seed)
-        model = BackpropMLP(
-            [splits.train.input_dim, *cfg.model.hidden], splits.train.num_classes, cfg.model.activation
-        )
-        history = train_backprop(
-            model, splits.train, t.epochs, t.batch_size, t.optimizer, t.lr, t.weight_decay,
-            {"momentum": t.momentum} if t.momentum is not None else None,
-            eval_data=splits.test, seed=t.seed, cooldown_start=t.cooldown_start,
-        )
+        history = train_backprop_twin(cfg, splits)
         out["method"] = "backprop"
         out["test_accuracy"] = [round(r["eval/accuracy"], 4) for r in history]
     else:

@@ -79,3 +79,32 @@ def test_ff_compare_trains_both_on_the_same_architecture(tmp_path: Path, capsys,
     assert result["backprop"]["test_accuracy"] > 0.5 and result["ff"]["test_accuracy_head"] > 0.3
     assert (tmp_path / "ff" / "checkpoint.pt").exists()
     assert "backprop twin" in err and "forward-forward (goodness)" in err
+
+
+def test_backprop_twin_from_a_config_uses_the_same_budget_and_schedule(
+    blobs_train, blobs_test, monkeypatch
+) -> None:
+    """`ff compare` and the benchmark build the twin through one function; it must pass every choice the FF
+    run made (sizes, optimiser and its kwargs, lr schedule, batch, epochs, seed), the schedule included."""
+    import forwardforward.baselines as baselines
+    from forwardforward import load_config
+    from forwardforward.build import train_backprop_twin
+    from forwardforward.data import DataSplits
+
+    seen: dict = {}
+
+    def spy(model, train, epochs, batch_size, optimizer, lr, weight_decay, optimizer_kwargs, **kw):
+        seen.update(model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                    optimizer_kwargs=optimizer_kwargs, **kw)
+        return [{"eval/accuracy": 1.0, "wall": 0.0}]
+
+    monkeypatch.setattr(baselines, "train_backprop", spy)
+    cfg = load_config(None, ["model.hidden=[12,7]", "trainer.epochs=3", "trainer.batch_size=32",
+                             "trainer.optimizer=sgd", "trainer.momentum=0.9", "trainer.lr=0.05",
+                             "trainer.cooldown_start=0.5", "trainer.seed=4"])
+    train_backprop_twin(cfg, DataSplits(train=blobs_train, test=blobs_test))
+    linears = [m for m in seen["model"] if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [12, 7, blobs_train.num_classes]
+    assert (seen["epochs"], seen["batch_size"], seen["optimizer"], seen["lr"]) == (3, 32, "sgd", 0.05)
+    assert seen["optimizer_kwargs"] == {"momentum": 0.9}
+    assert seen["cooldown_start"] == 0.5 and seen["seed"] == 4 and seen["eval_data"] is blobs_test

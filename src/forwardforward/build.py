@@ -63,16 +63,13 @@ def build_trainer(
         negatives = RandomLabel()
     else:
         negatives = t.negatives  # a registered name; the registry reports unknown ones
-    kwargs: dict[str, Any] = {}
-    if t.momentum is not None:
-        kwargs["momentum"] = t.momentum
     return trainer_cls(
         net,
         negatives=negatives,
         optimizer=t.optimizer,
         lr=t.lr,
         weight_decay=t.weight_decay,
-        optimizer_kwargs=kwargs,
+        optimizer_kwargs=optimizer_kwargs(cfg),
         layer_lr=list(t.layer_lr) if t.layer_lr is not None else None,
         head_lr=t.head_lr,
         schedule=t.schedule,
@@ -89,4 +86,38 @@ def build_trainer(
         compile=t.compile,
         autocast=t.autocast,
         **extra,
+    )
+
+
+def optimizer_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """Extra optimiser arguments a config sets (``trainer.momentum`` for SGD/RMSprop)."""
+    return {"momentum": cfg.trainer.momentum} if cfg.trainer.momentum is not None else {}
+
+
+def train_backprop_twin(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
+    """Train the backprop twin a config describes; returns its per-epoch rows (test accuracy each epoch).
+
+    Same hidden sizes, activation, bias, optimiser, learning rate and schedule, batch size, epochs, seed
+    and simulated analog chip as the FF run, so a comparison differs in the learning rule alone.
+    """
+    from .analog import make_analog
+    from .baselines import BackpropMLP, train_backprop
+
+    t, m = cfg.trainer, cfg.model
+    torch.manual_seed(t.seed)
+    model = BackpropMLP([splits.train.input_dim, *m.hidden], splits.train.num_classes, m.activation, m.bias)
+    make_analog(model, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)  # no-op when all are off
+    return train_backprop(
+        model,
+        splits.train,
+        t.epochs,
+        t.batch_size,
+        t.optimizer,
+        t.lr,
+        t.weight_decay,
+        optimizer_kwargs(cfg),
+        eval_data=splits.test,
+        seed=t.seed,
+        device=t.device,
+        cooldown_start=t.cooldown_start,
     )

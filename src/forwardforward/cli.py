@@ -129,40 +129,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import torch
-
-    from .analog import make_analog
-    from .baselines import BackpropMLP, train_backprop
+    from .build import train_backprop_twin
     from .config import load_config
 
     path, overrides = _split_args(args.items)
     cfg = load_config(path, overrides)
     out = Path(args.out) if args.out else None
     ff_result = _fit_ff(cfg, out / "ff" if out else None)
-    splits = _load_data(cfg)
-    torch.manual_seed(cfg.trainer.seed)
-    t = cfg.trainer
-    model = BackpropMLP(
-        [splits.train.input_dim, *cfg.model.hidden],
-        splits.train.num_classes,
-        cfg.model.activation,
-        cfg.model.bias,
-    )
-    m = cfg.model  # the same simulated analog chip as the FF run (no-op when no imperfection is set)
-    make_analog(model, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)
-    hist = train_backprop(
-        model,
-        splits.train,
-        t.epochs,
-        t.batch_size,
-        t.optimizer,
-        t.lr,
-        t.weight_decay,
-        {"momentum": t.momentum} if t.momentum is not None else None,
-        eval_data=splits.test,
-        seed=t.seed,
-        device=t.device,
-    )
+    hist = train_backprop_twin(cfg, _load_data(cfg))
     bp = {"test_accuracy": hist[-1]["eval/accuracy"], "train_seconds": round(hist[-1]["wall"], 2)}
     rows = [
         ("forward-forward (goodness)", ff_result["test_accuracy_goodness"], ff_result["train_seconds"]),

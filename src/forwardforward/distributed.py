@@ -325,7 +325,7 @@ def _worker(
     pipeline: bool,
     result_path: str,
 ) -> None:
-    from .build import build_network, build_trainer
+    from .build import build_network, build_trainer, optimizer_kwargs
     from .cli import _load_data
     from .config import from_dict
 
@@ -355,7 +355,7 @@ def _worker(
                 t.optimizer,
                 t.lr,
                 t.weight_decay,
-                {"momentum": t.momentum} if t.momentum is not None else None,
+                optimizer_kwargs(cfg),
                 t.cooldown_start,
                 t.seed,
                 timeout_s=timeout_s,

@@ -230,9 +230,7 @@ class Trainer:
                 y = train.y[idx].to(self.device, non_blocking=True)
                 row = self.train_step(x, y)
                 _accumulate(sums, row)
-                if bar is not None:
-                    bar.set_postfix_str(_postfix(row), refresh=False)
-                    bar.update()
+                _tick(bar, row)
             if bar is not None:
                 bar.close()
             self.epoch += 1
@@ -353,9 +351,7 @@ class Trainer:
                         f"g_neg/{k}": st.g_neg,
                     }
                     _accumulate(sums, row)
-                    if bar is not None:
-                        bar.set_postfix_str(_postfix(row), refresh=False)
-                        bar.update()
+                    _tick(bar, row)
                 if bar is not None:
                     bar.close()
                 self.epoch += 1
@@ -524,6 +520,13 @@ class Trainer:
 def _accumulate(sums: dict[str, float], row: dict[str, float]) -> None:
     for k, v in row.items():
         sums[k] = sums.get(k, 0.0) + v
+
+
+def _tick(bar: Any, row: dict[str, float]) -> None:
+    """Advance a progress bar (``None`` when progress is off) showing per-layer loss/separation."""
+    if bar is not None:
+        bar.set_postfix_str(_postfix(row), refresh=False)
+        bar.update()
 
 
 def _postfix(row: dict[str, float]) -> str:
