@@ -24,23 +24,23 @@ import torch
 import forwardforward as ff
 from forwardforward.analog import make_analog
 from forwardforward.baselines import BackpropMLP, accuracy, train_backprop
+from forwardforward.build import build_network
 
 NOISE = [0.0, 0.05, 0.1, 0.2, 0.4]
 BITS = [8, 4, 2]
 
 
+RECIPE = Path(__file__).resolve().parents[1] / "configs" / "fmnist-mlp.yaml"
+
+
+def ff_net(hidden: list[int], seed: int, **mlp_kwargs: Any) -> ff.FFNetwork:
+    """The tuned FF recipe (configs/fmnist-mlp.yaml) with these hidden sizes and seed."""
+    cfg = ff.load_config(RECIPE, [f"model.hidden={list(hidden)}", f"trainer.seed={seed}"])
+    return build_network(cfg, 784, 10, **mlp_kwargs)
+
+
 def run_ff(splits: Any, args: Any, **analog: Any) -> dict[str, float]:
-    torch.manual_seed(args.seed)
-    net = ff.FFNetwork.mlp(
-        [784, *args.hidden],
-        num_classes=10,
-        labels="append",
-        label_strength=5.0,
-        goodness="meansq",
-        loss="symba",
-        loss_kwargs={"alpha": 4.0},
-        normalize="rms",
-    )
+    net = ff_net(args.hidden, args.seed)
     make_analog(net, **analog)
     trainer = ff.Trainer(net, negatives="hard", lr=3e-3, cooldown_start=0.5, seed=args.seed, progress=False)
     trainer.fit(splits.train, epochs=args.epochs, batch_size=256)

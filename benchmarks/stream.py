@@ -25,23 +25,19 @@ import torch.nn.functional as F
 
 import forwardforward as ff
 from forwardforward.baselines import BackpropMLP
+from forwardforward.build import build_network
 from forwardforward.stream import batches, rss_mib
 
 TASKS = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
 
 
-def ff_net(hidden: list[int], seed: int) -> ff.FFNetwork:
-    torch.manual_seed(seed)
-    return ff.FFNetwork.mlp(
-        [784, *hidden],
-        num_classes=10,
-        labels="append",
-        label_strength=5.0,
-        goodness="meansq",
-        loss="symba",
-        loss_kwargs={"alpha": 4.0},
-        normalize="rms",
-    )
+RECIPE = Path(__file__).resolve().parents[1] / "configs" / "fmnist-mlp.yaml"
+
+
+def ff_net(hidden: list[int], seed: int, **mlp_kwargs: Any) -> ff.FFNetwork:
+    """The tuned FF recipe (configs/fmnist-mlp.yaml) with these hidden sizes and seed."""
+    cfg = ff.load_config(RECIPE, [f"model.hidden={list(hidden)}", f"trainer.seed={seed}"])
+    return build_network(cfg, 784, 10, **mlp_kwargs)
 
 
 def one_pass(splits: Any, hidden: list[int], seed: int) -> dict[str, Any]:

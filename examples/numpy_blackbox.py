@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ import torch
 import forwardforward as ff
 from forwardforward.baselines import BackpropMLP, accuracy, train_backprop
 from forwardforward.blackbox import BlackBox
+from forwardforward.build import build_network
 
 
 def numpy_box(width: int, kind: str = "round", seed: int = 0) -> BlackBox:
@@ -55,19 +57,17 @@ def numpy_box(width: int, kind: str = "round", seed: int = 0) -> BlackBox:
     return BlackBox(fn, surrogate=surrogate)
 
 
+RECIPE = Path(__file__).resolve().parents[1] / "configs" / "fmnist-mlp.yaml"
+
+
+def ff_net(hidden: list[int], seed: int, **mlp_kwargs: Any) -> ff.FFNetwork:
+    """The tuned FF recipe (configs/fmnist-mlp.yaml) with these hidden sizes and seed."""
+    cfg = ff.load_config(RECIPE, [f"model.hidden={list(hidden)}", f"trainer.seed={seed}"])
+    return build_network(cfg, 784, 10, **mlp_kwargs)
+
+
 def train_ff(splits: Any, hidden: list[int], epochs: int, box: BlackBox | None, seed: int) -> dict[str, Any]:
-    torch.manual_seed(seed)
-    net = ff.FFNetwork.mlp(
-        [splits.train.input_dim, *hidden],
-        num_classes=10,
-        labels="append",
-        label_strength=5.0,
-        goodness="meansq",
-        loss="symba",
-        loss_kwargs={"alpha": 4.0},
-        normalize="rms",
-        between={0: box} if box is not None else None,
-    )
+    net = ff_net(hidden, seed, between={0: box} if box is not None else None)
     trainer = ff.Trainer(net, negatives="hard", lr=3e-3, cooldown_start=0.5, seed=seed, progress=False)
     t0 = time.perf_counter()
     trainer.fit(splits.train, epochs=epochs, batch_size=256)

@@ -19,8 +19,11 @@ def _threshold(value: Any) -> float | str:
     return value if value == "width" else float(value)
 
 
-def build_network(cfg: DictConfig, input_dim: int, num_classes: int) -> FFNetwork:
-    """The FF MLP a config describes, seeded by ``trainer.seed`` so every run starts the same."""
+def build_network(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwargs: Any) -> FFNetwork:
+    """The FF MLP a config describes, seeded by ``trainer.seed`` so every run starts the same.
+
+    ``mlp_kwargs`` go to :meth:`FFNetwork.mlp` for what a config cannot hold (e.g. ``between=`` boxes).
+    """
     m = cfg.model
     torch.manual_seed(cfg.trainer.seed)
     net = FFNetwork.mlp(
@@ -39,6 +42,7 @@ def build_network(cfg: DictConfig, input_dim: int, num_classes: int) -> FFNetwor
         loss_kwargs={"threshold": _threshold(m.threshold), "alpha": m.alpha, "temperature": m.temperature},
         normalize=m.normalize,
         peer_norm=m.peer_norm,
+        **mlp_kwargs,
     )
     return make_analog(net, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)  # type: ignore[return-value]
 
