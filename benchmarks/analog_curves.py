@@ -94,24 +94,16 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    noise_rows = []
-    for s in NOISE:
-        row = {
-            "sigma": s,
-            "ff": run_ff(splits, args, weight_noise=s, act_noise=s),
-            "backprop": run_bp(splits, args, weight_noise=s, act_noise=s),
-        }
-        noise_rows.append(row)
+
+    def measure(key: str, value: Any, **chip: Any) -> dict[str, Any]:
+        """FF and backprop on the same simulated chip; one printed row."""
+        row = {key: value, "ff": run_ff(splits, args, **chip), "backprop": run_bp(splits, args, **chip)}
         print(json.dumps(row), flush=True)
+        return row
+
+    noise_rows = [measure("sigma", s, weight_noise=s, act_noise=s) for s in NOISE]
     bit_rows = [{"bits": 32, "ff": noise_rows[0]["ff"], "backprop": noise_rows[0]["backprop"]}]
-    for k in BITS:
-        row = {
-            "bits": k,
-            "ff": run_ff(splits, args, weight_bits=k, act_bits=k),
-            "backprop": run_bp(splits, args, weight_bits=k, act_bits=k),
-        }
-        bit_rows.append(row)
-        print(json.dumps(row), flush=True)
+    bit_rows += [measure("bits", k, weight_bits=k, act_bits=k) for k in BITS]
     setup = f"{args.train_size} train / {args.test_size} test images, {args.epochs} epochs, {args.hidden}"
     plot(
         [r["sigma"] for r in noise_rows],
