@@ -15,6 +15,28 @@ from .network import FFNetwork
 from .train import Trainer
 
 
+def load_data(cfg: DictConfig) -> Any:
+    """The config's dataset as :class:`~forwardforward.data.DataSplits`, with ``data.train_subset`` applied.
+
+    The subset is a seeded random draw (``trainer.seed``) of the training set, so quick studies on a
+    fraction of the data are reproducible; validation and test sets are left whole.
+    """
+    from . import data as ffdata
+
+    splits = ffdata.load(
+        cfg.data.name,
+        root=cfg.data.root,
+        val_fraction=cfg.data.val_fraction,
+        seed=cfg.trainer.seed,
+        download=cfg.data.download,
+    )
+    n = cfg.data.get("train_subset")
+    if n is not None and n < len(splits.train):
+        g = torch.Generator().manual_seed(int(cfg.trainer.seed))
+        splits.train = splits.train.subset(torch.randperm(len(splits.train), generator=g)[: int(n)])
+    return splits
+
+
 def _threshold(value: Any) -> float | str:
     return value if value == "width" else float(value)
 

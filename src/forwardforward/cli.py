@@ -20,15 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def _load_data(cfg: DictConfig) -> Any:
-    from . import data as ffdata
+    from .build import load_data
 
-    return ffdata.load(
-        cfg.data.name,
-        root=cfg.data.root,
-        val_fraction=cfg.data.val_fraction,
-        seed=cfg.trainer.seed,
-        download=cfg.data.download,
-    )
+    return load_data(cfg)
 
 
 def _split_args(items: list[str]) -> tuple[str | None, list[str]]:

@@ -28,6 +28,7 @@ class DataConfig:
     root: str | None = None  # directory with the dataset files; else FF_DATA_DIR, then system paths
     val_fraction: float = 0.0  # fraction of train held out for validation
     download: bool = True  # download (with checksum) when the files are not found locally
+    train_subset: int | None = None  # train on a seeded random subset of this many examples (quick studies)
 
 
 @dataclass
@@ -183,6 +184,8 @@ def validate(cfg: DictConfig) -> None:
     t, m = cfg.trainer, cfg.model
     if t.epochs < 1:
         raise ConfigError(f"trainer.epochs must be >= 1, got {t.epochs}")
+    if cfg.data.train_subset is not None and cfg.data.train_subset < 1:
+        raise ConfigError(f"data.train_subset must be a positive count, got {cfg.data.train_subset}")
     if t.batch_size < 1:
         raise ConfigError(f"trainer.batch_size must be >= 1, got {t.batch_size}")
     if t.lr <= 0:
