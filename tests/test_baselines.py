@@ -94,14 +94,31 @@ def test_backprop_twin_from_a_config_uses_the_same_budget_and_schedule(
     seen: dict = {}
 
     def spy(model, train, epochs, batch_size, optimizer, lr, weight_decay, optimizer_kwargs, **kw):
-        seen.update(model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                    optimizer_kwargs=optimizer_kwargs, **kw)
+        seen.update(
+            model=model,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            lr=lr,
+            optimizer_kwargs=optimizer_kwargs,
+            **kw,
+        )
         return [{"eval/accuracy": 1.0, "wall": 0.0}]
 
     monkeypatch.setattr(baselines, "train_backprop", spy)
-    cfg = load_config(None, ["model.hidden=[12,7]", "trainer.epochs=3", "trainer.batch_size=32",
-                             "trainer.optimizer=sgd", "trainer.momentum=0.9", "trainer.lr=0.05",
-                             "trainer.cooldown_start=0.5", "trainer.seed=4"])
+    cfg = load_config(
+        None,
+        [
+            "model.hidden=[12,7]",
+            "trainer.epochs=3",
+            "trainer.batch_size=32",
+            "trainer.optimizer=sgd",
+            "trainer.momentum=0.9",
+            "trainer.lr=0.05",
+            "trainer.cooldown_start=0.5",
+            "trainer.seed=4",
+        ],
+    )
     train_backprop_twin(cfg, DataSplits(train=blobs_train, test=blobs_test))
     linears = [m for m in seen["model"] if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linears] == [12, 7, blobs_train.num_classes]

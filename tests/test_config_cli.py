@@ -199,7 +199,9 @@ def test_ff_train_writes_the_run_and_ff_eval_reproduces_it(tmp_path: Path, capsy
         "results.json",
     ]
     result = json.loads((out / "results.json").read_text())
+    history = result.pop("history")  # results.json adds the per-epoch rows to what stdout shows
     assert json.loads(stdout) == result
+    assert [row["epoch"] for row in history] == [1, 2] and all("eval/accuracy" in row for row in history)
     assert result["dataset"] == "digits" and result["epochs"] == 2
     assert result["test_accuracy_head"] > 0.5  # 10 classes: chance is 0.1
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2

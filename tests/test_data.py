@@ -301,9 +301,7 @@ def test_labels_out_of_range_in_file_name_file_and_values(tmp_path: Path) -> Non
     assert "found 10 and 12 (2 samples)" in str(err.value)
 
 
-def test_missing_data_lists_every_path_and_the_fix(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_data_lists_every_path_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FF_DATA_DIR", str(tmp_path / "env"))
     partial = tmp_path / "given"
     partial.mkdir()
@@ -327,9 +325,7 @@ def test_missing_data_lists_every_path_and_the_fix(
 
 
 @pytest.mark.parametrize("nested", [False, True])
-def test_ff_data_dir_is_searched(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nested: bool
-) -> None:
+def test_ff_data_dir_is_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nested: bool) -> None:
     base = tmp_path / "shared"
     make_idx_dataset(base / "fashion-mnist" if nested else base, n_train=20)
     monkeypatch.setenv("FF_DATA_DIR", str(base))
@@ -522,8 +518,12 @@ def test_bundled_digits_equal_scikit_learns() -> None:
     splits = load("digits")
     x = torch.cat([splits.train.x, splits.test.x]).reshape(-1, 64) * 16
     y = torch.cat([splits.train.y, splits.test.y])
-    order = torch.cat([torch.tensor(sorted(set(range(1797)) - set(vision.digits_test_indices(1797)))),
-                       torch.tensor(vision.digits_test_indices(1797))])
+    order = torch.cat(
+        [
+            torch.tensor(sorted(set(range(1797)) - set(vision.digits_test_indices(1797)))),
+            torch.tensor(vision.digits_test_indices(1797)),
+        ]
+    )
     assert torch.equal(x.round().long(), torch.as_tensor(bunch.data, dtype=torch.long)[order])
     assert torch.equal(y, torch.as_tensor(bunch.target, dtype=torch.long)[order])
 

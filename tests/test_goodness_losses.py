@@ -11,7 +11,7 @@ from torch import nn
 
 from forwardforward import FFLayer, FFNetwork, linear_layer
 from forwardforward.goodness import GOODNESS, LpNorm
-from forwardforward.losses import LOSSES, SigmoidDifferenceLoss, SoftplusLoss, SymBaLoss
+from forwardforward.losses import LOSSES, LogMarginLoss, SigmoidDifferenceLoss, SoftplusLoss, SymBaLoss
 
 H = torch.tensor([[1.0, -2.0, 3.0], [0.0, 0.5, -1.0]])
 
@@ -157,3 +157,20 @@ def test_a_numeric_threshold_is_not_changed_by_resolution() -> None:
 def test_threshold_must_be_a_number_or_width() -> None:
     with pytest.raises(ValueError, match="threshold must be a number or 'width', got 'wide'"):
         SoftplusLoss(threshold="wide")
+
+
+def test_log_margin_loss_oracle_and_safe_domain() -> None:
+    """log(1 + θ − g_pos) + log(1 − θ + g_neg), halved; arguments below ``floor`` are clamped."""
+    loss = LogMarginLoss(threshold=2.0, floor=0.05)
+    g_pos, g_neg = torch.tensor([2.5, 1.0]), torch.tensor([1.5, 2.0])
+    expected = 0.5 * ((math.log(0.5) + math.log(2.0)) / 2 + (math.log(0.5) + math.log(1.0)) / 2)
+    assert float(loss(g_pos, g_neg)) == pytest.approx(expected, rel=1e-6)
+    # Far past the margin (argument < 0, where the log is undefined): finite, constant, zero gradient.
+    far_pos = torch.tensor([10.0], requires_grad=True)
+    far_neg = torch.tensor([-10.0], requires_grad=True)
+    value = loss(far_pos, far_neg)
+    value.backward()
+    assert float(value) == pytest.approx(math.log(0.05), rel=1e-6)
+    assert float(far_pos.grad) == 0.0 and float(far_neg.grad) == 0.0
+    with pytest.raises(ValueError, match="floor must be > 0"):
+        LogMarginLoss(floor=0.0)

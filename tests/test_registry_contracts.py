@@ -18,7 +18,13 @@ from forwardforward.labels import LABELS
 from forwardforward.layers import call_with_accepted
 from forwardforward.losses import LOSSES
 from forwardforward.negatives import NEGATIVES
-from forwardforward.normalize import NORMALIZE, NoNormalize, RMSNormalize, UnitLengthNormalize
+from forwardforward.normalize import (
+    NORMALIZE,
+    CenteredRMSNormalize,
+    NoNormalize,
+    RMSNormalize,
+    UnitLengthNormalize,
+)
 from forwardforward.registry import Registry
 
 REGISTRIES = {
@@ -108,6 +114,10 @@ def test_loss_falls_when_positive_goodness_rises_or_negative_falls(name: str) ->
         value = loss(g_pos, g_neg)
         assert value.shape == ()
         value.backward()
+        if loss.saturating:  # samples past the margin may get zero gradient, never a wrong-signed one
+            assert bool((g_pos.grad <= 0).all()) and bool((g_pos.grad < 0).any()), f"{loss}: d/d g_pos"
+            assert bool((g_neg.grad >= 0).all()) and bool((g_neg.grad > 0).any()), f"{loss}: d/d g_neg"
+            continue
         assert bool((g_pos.grad < 0).all()), f"{loss}: d loss / d g_pos must be < 0"
         assert bool((g_neg.grad > 0).all()), f"{loss}: d loss / d g_neg must be > 0"
         with torch.no_grad():
@@ -211,6 +221,7 @@ def test_negative_sampler_is_reproducible_with_a_seeded_generator(name: str) -> 
 NORMALIZER_PROMISES = {
     RMSNormalize: lambda out: out.flatten(1).pow(2).mean(1),  # mean of squares == 1
     UnitLengthNormalize: lambda out: out.flatten(1).norm(dim=1),  # length == 1
+    CenteredRMSNormalize: lambda out: out.flatten(1).pow(2).mean(1),  # centred, then mean of squares == 1
 }
 
 
@@ -226,9 +237,11 @@ def test_every_normaliser_has_a_stated_promise(name: str) -> None:
 def test_normaliser_keeps_its_promise(name: str, x: torch.Tensor, scale: float) -> None:
     x = x + torch.sign(x) + (x == 0)  # keep every row well away from the zero vector
     norm = NORMALIZE.build(name)
+    cls = type(norm)
+    if cls is CenteredRMSNormalize:  # its promise is about the centred row: keep that away from zero too
+        x = x - x.mean(1, keepdim=True) + 10 * torch.tensor([2.0, -1.0, 0.5, -1.0, -0.5]) * x.abs().max()
     out = norm(x)
     assert out.shape == x.shape
-    cls = type(norm)
     if cls is NoNormalize:
         assert torch.equal(out, x)
         return

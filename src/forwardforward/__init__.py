@@ -8,7 +8,25 @@ trainer.fit(splits.train, epochs=10, batch_size=128)
 print(net.evaluate(splits.test))
 """
 
-from . import analog, blackbox, data, goodness, labels, losses, negatives, normalize, stream
+# augment, competition, conv and spatial_labels also register the CNN pieces by name.
+from . import (
+    analog,
+    augment,
+    blackbox,
+    competition,
+    conv,
+    data,
+    goodness,
+    image_negatives,
+    labels,
+    losses,
+    negatives,
+    normalize,
+    probe,
+    spatial_labels,
+    stream,
+    unsupervised,
+)
 from .baselines import BackpropMLP, train_backprop
 from .blackbox import BlackBox, BlackBoxError
 from .callbacks import Callback
@@ -17,6 +35,7 @@ from .config import ConfigError, load_config
 from .layers import FFLayer, LayerStats, linear_layer
 from .network import FFNetwork
 from .train import NonFiniteLossError, Trainer
+from .unsupervised import UnsupervisedTrainer
 
 __version__ = "0.1.0"
 
@@ -31,11 +50,16 @@ __all__ = [
     "LayerStats",
     "NonFiniteLossError",
     "Trainer",
+    "UnsupervisedTrainer",
     "__version__",
     "analog",
+    "augment",
     "blackbox",
+    "competition",
+    "conv",
     "data",
     "goodness",
+    "image_negatives",
     "labels",
     "linear_layer",
     "load_checkpoint",
@@ -43,7 +67,10 @@ __all__ = [
     "losses",
     "negatives",
     "normalize",
+    "probe",
     "save_atomic",
+    "spatial_labels",
     "stream",
     "train_backprop",
+    "unsupervised",
 ]

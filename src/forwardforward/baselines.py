@@ -68,11 +68,13 @@ def train_backprop(
     seed: int = 0,
     device: str | torch.device = "cpu",
     cooldown_start: float = 1.0,
+    augment: Any = None,
 ) -> list[dict[str, float]]:
     """Plain supervised training; returns per-epoch rows (loss, wall seconds, eval accuracy).
 
     ``cooldown_start`` applies the same constant-then-linear learning-rate schedule as the FF Trainer, so
-    a comparison differs in the learning rule alone.
+    a comparison differs in the learning rule alone. ``augment(x, generator)`` transforms each training
+    batch, drawing from the same seeded generator as the shuffling (as the FF Trainer does).
     """
     model = model.to(device)
     opt = build_optimizer(
@@ -91,7 +93,10 @@ def train_backprop(
             for g in opt.param_groups:
                 g["lr"] = lr * cooldown_factor(step, total_steps, cooldown_start)
             step += 1
-            loss = F.cross_entropy(model(train.x[idx].to(device)), train.y[idx].to(device))
+            x = train.x[idx].to(device)
+            if augment is not None:
+                x = augment(x, gen)
+            loss = F.cross_entropy(model(x), train.y[idx].to(device))
             if not torch.isfinite(loss):
                 raise RuntimeError(f"backprop loss became {loss.item()} at epoch {epoch}; lower the lr")
             opt.zero_grad(set_to_none=True)

@@ -23,6 +23,10 @@ def load_data(cfg: DictConfig) -> Any:
     """
     from . import data as ffdata
 
+    if cfg.model.get("kind", "mlp") == "sequence":
+        from .sequence import load_text_splits
+
+        return load_text_splits(cfg)
     splits = ffdata.load(
         cfg.data.name,
         root=cfg.data.root,
@@ -34,7 +38,61 @@ def load_data(cfg: DictConfig) -> Any:
     if n is not None and n < len(splits.train):
         g = torch.Generator().manual_seed(int(cfg.trainer.seed))
         splits.train = splits.train.subset(torch.randperm(len(splits.train), generator=g)[: int(n)])
+    if cfg.data.get("center"):
+        # Statistics of the (possibly subset) training images only, applied to every split alike. Centred
+        # inputs keep a first FF layer from spending its units on the mean image (see docs/unsupervised.md).
+        mean, std = splits.train.x.mean(0, keepdim=True), splits.train.x.std().clamp_min(1e-6)
+        for part in (splits.train, splits.val, splits.test):
+            if part is not None:
+                part.x = (part.x - mean) / std
     return splits
+
+
+def fit_from_config(
+    cfg: DictConfig, out: Path | None, resume: bool = False, splits: Any = None
+) -> dict[str, Any]:
+    """Train the FF network a config describes and test it: what ``ff train`` and ``ff sweep`` run.
+
+    Evaluates on the validation split each epoch when there is one (else on test). With ``out``, writes
+    ``config.yaml`` and, last and atomically, ``results.json`` (the returned dict plus the per-epoch
+    history): a run directory holding ``results.json`` is a finished run. ``splits`` skips loading the data.
+    """
+    import json
+    import time
+
+    from omegaconf import OmegaConf
+
+    from .checkpoint import write_text_atomic
+    from .unsupervised import fit_unsupervised, is_unsupervised
+
+    if is_unsupervised(cfg):  # negative images, no labels: trained, then measured by a linear probe
+        return fit_unsupervised(cfg, out, resume=resume, splits=splits)
+    splits = load_data(cfg) if splits is None else splits
+    train, eval_data = splits.train, (splits.val if splits.val is not None else splits.test)
+    net = build_network(cfg, train.input_dim, train.num_classes)
+    trainer = build_trainer(cfg, net, out)
+    ckpt = out / "checkpoint.pt" if (resume and out is not None) else None
+    if resume and (ckpt is None or not ckpt.exists()):
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; train without --resume first")
+    t0 = time.perf_counter()
+    history = trainer.fit(train, cfg.trainer.epochs, cfg.trainer.batch_size, eval_data, resume=ckpt)
+    seconds = time.perf_counter() - t0
+    test = net.evaluate(splits.test)
+    result = {
+        "dataset": cfg.data.name,
+        "test_accuracy_goodness": test["accuracy"],
+        "test_accuracy_head": test.get("head_accuracy"),
+        "test_accuracy_all_layers": test["accuracy_all_layers"],
+        "layer_accuracy": test["layer_accuracy"],
+        "epochs": cfg.trainer.epochs,
+        "train_seconds": round(seconds, 2),
+        "train_wall_total": round(history[-1]["wall"], 2) if history else None,
+    }
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+        write_text_atomic(out / "results.json", json.dumps({**result, "history": history}, indent=2))
+    return result
 
 
 def _threshold(value: Any) -> float | str:
@@ -48,10 +106,17 @@ def build_network(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwarg
     """
     m = cfg.model
     torch.manual_seed(cfg.trainer.seed)
+    if m.get("kind", "mlp") == "recurrent":
+        return _build_recurrent(cfg, input_dim, num_classes)
+    if m.get("kind", "mlp") == "cnn":
+        from .cnn_build import build_cnn
+
+        return build_cnn(cfg, input_dim, num_classes, **mlp_kwargs)
+    unsupervised = m.labels == "none"  # no label embedding, no head: nothing label-dependent is built
     net = FFNetwork.mlp(
         [input_dim, *m.hidden],
-        num_classes=num_classes,
-        labels=m.labels,
+        num_classes=None if unsupervised else num_classes,
+        labels=None if unsupervised else m.labels,
         label_strength=m.label_strength,
         bias=m.bias,
         score_layers=list(m.score_layers) if m.score_layers is not None else None,
@@ -69,6 +134,40 @@ def build_network(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwarg
     return make_analog(net, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)  # type: ignore[return-value]
 
 
+def _build_recurrent(cfg: DictConfig, input_dim: int, num_classes: int) -> FFNetwork:
+    """model.kind=recurrent: Hinton's recurrent net with top-down connections (section ``recurrent``).
+
+    The label is always appended (it is the top layer's top-down input); ``model.labels`` is not used.
+    """
+    from .recurrent import RecurrentFFNetwork
+
+    m, r = cfg.model, cfg.recurrent
+    if m.weight_noise or m.act_noise or m.weight_bits or m.act_bits:
+        raise ValueError("the simulated analog chip (model.weight_noise...) is not supported by recurrent FF")
+    return RecurrentFFNetwork.build(
+        input_dim,
+        list(m.hidden),
+        num_classes,
+        label_strength=m.label_strength,
+        bias=m.bias,
+        damping=r.damping,
+        iterations=r.iterations,
+        score_from=r.score_from,
+        score_to=r.score_to,
+        train_from=r.train_from,
+        score_layers=list(m.score_layers) if m.score_layers is not None else None,
+        head_layers=list(m.head_layers) if m.head_layers is not None else None,
+        head=m.head,
+        activation=m.activation,
+        goodness=m.goodness,
+        goodness_kwargs={"p": m.p},
+        loss=m.loss,
+        loss_kwargs={"threshold": _threshold(m.threshold), "alpha": m.alpha, "temperature": m.temperature},
+        normalize=m.normalize,
+        peer_norm=m.peer_norm,
+    )
+
+
 def build_trainer(
     cfg: DictConfig,
     net: FFNetwork,
@@ -79,7 +178,12 @@ def build_trainer(
     """The Trainer a config describes, recording the config for checkpoints.
 
     ``trainer_cls`` and ``extra`` let a subclass (the data-parallel trainer) reuse the same mapping.
+    An unsupervised config (``trainer.negatives`` naming negative images) gets the UnsupervisedTrainer.
     """
+    from .unsupervised import UnsupervisedTrainer, is_unsupervised, source_options
+
+    if is_unsupervised(cfg) and trainer_cls is Trainer:
+        trainer_cls, extra = UnsupervisedTrainer, {**source_options(cfg), **extra}
     t = cfg.trainer
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -89,6 +193,11 @@ def build_trainer(
         negatives = RandomLabel()
     else:
         negatives = t.negatives  # a registered name; the registry reports unknown ones
+    if trainer_cls is Trainer and cfg.model.get("kind") == "sequence" and cfg.sequence.negatives == "sleep":
+        from .sequence import SleepTrainer
+
+        trainer_cls = SleepTrainer
+        extra = {"temperature": cfg.sequence.temperature, **extra}
     return trainer_cls(
         net,
         negatives=negatives,
@@ -111,13 +220,53 @@ def build_trainer(
         layerwise_step=t.layerwise_step,
         compile=t.compile,
         autocast=t.autocast,
+        **_image_training(cfg, net),
         **extra,
     )
+
+
+def _image_training(cfg: DictConfig, net: FFNetwork) -> dict[str, Any]:
+    """Trainer arguments only set when a config asks for them: augmentation and staggered layer windows."""
+    t, out = cfg.trainer, {}
+    if t.get("augment", "none") != "none":  # the data are images [N, C, H, W]: no shape needed
+        from .augment import build_augment
+
+        out["augment"] = build_augment(t.augment, t.augment_shift)
+    if t.get("layer_windows") is not None:
+        out["layer_windows"] = [list(w) for w in t.layer_windows]
+    return out
 
 
 def optimizer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     """Extra optimiser arguments a config sets (``trainer.momentum`` for SGD/RMSprop)."""
     return {"momentum": cfg.trainer.momentum} if cfg.trainer.momentum is not None else {}
+
+
+#: The config keys the backprop twin reads (``data.*`` too); the rest (goodness, loss, labels, negatives...)
+#: are FF-only, so a sweep runs one twin per setting of these keys.
+BACKPROP_TWIN_KEYS = (
+    "model.hidden",
+    "model.activation",
+    "model.bias",
+    "model.weight_noise",
+    "model.act_noise",
+    "model.weight_bits",
+    "model.act_bits",
+    "trainer.epochs",
+    "trainer.batch_size",
+    "trainer.optimizer",
+    "trainer.lr",
+    "trainer.weight_decay",
+    "trainer.momentum",
+    "trainer.cooldown_start",
+    "trainer.seed",
+    "trainer.device",
+    "trainer.threads",
+    "model.kind",
+    "model.conv",
+    "trainer.augment",
+    "trainer.augment_shift",
+)
 
 
 def train_backprop_twin(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
@@ -129,6 +278,10 @@ def train_backprop_twin(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
     from .analog import make_analog
     from .baselines import BackpropMLP, train_backprop
 
+    if cfg.model.get("kind", "mlp") == "cnn":
+        from .cnn_build import train_backprop_cnn
+
+        return train_backprop_cnn(cfg, splits)
     t, m = cfg.trainer, cfg.model
     torch.manual_seed(t.seed)
     model = BackpropMLP([splits.train.input_dim, *m.hidden], splits.train.num_classes, m.activation, m.bias)

@@ -18,14 +18,14 @@ import torch
 FORMAT_VERSION = 1
 
 
-def save_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
+def _write_atomic(path: str | os.PathLike[str], write: Any) -> Path:
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -34,6 +34,17 @@ def save_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def save_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
+    return _write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file (results, tables) so readers never see it half-written: a file that exists is
+    complete, which is what lets an interrupted sweep tell finished runs from unfinished ones."""
+    return _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:

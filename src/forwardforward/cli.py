@@ -2,7 +2,11 @@
 
     ff train [CONFIG.yaml] [key=value ...] [--out DIR] [--resume]
     ff eval CHECKPOINT [key=value ...]
+    ff probe CHECKPOINT [key=value ...] [--layers I ...] [--raw]
     ff compare [CONFIG.yaml] [key=value ...] [--out DIR]
+    ff sweep [CONFIG.yaml] key=v1,v2 [key=value ...] --out DIR [--seeds N] [--jobs J]
+    ff plot RUN_DIR
+    ff generate CHECKPOINT --prompt TEXT [--length N] [--seed S] [--temperature T]
 
 ``ff train`` with no arguments trains the default network on scikit-learn's bundled 8x8 digits.
 """
@@ -12,11 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 
 def _load_data(cfg: DictConfig) -> Any:
@@ -42,32 +45,9 @@ def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
 
 
 def _fit_ff(cfg: DictConfig, out: Path | None, resume: bool = False) -> dict[str, Any]:
-    from .build import build_network, build_trainer
+    from .build import fit_from_config
 
-    splits = _load_data(cfg)
-    train, eval_data = splits.train, (splits.val if splits.val is not None else splits.test)
-    net = build_network(cfg, train.input_dim, train.num_classes)
-    trainer = build_trainer(cfg, net, out)
-    ckpt = out / "checkpoint.pt" if (resume and out is not None) else None
-    if resume and (ckpt is None or not ckpt.exists()):
-        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; train without --resume first")
-    t0 = time.perf_counter()
-    history = trainer.fit(train, cfg.trainer.epochs, cfg.trainer.batch_size, eval_data, resume=ckpt)
-    seconds = time.perf_counter() - t0
-    test = net.evaluate(splits.test)
-    result = {
-        "dataset": cfg.data.name,
-        "test_accuracy_goodness": test["accuracy"],
-        "test_accuracy_head": test.get("head_accuracy"),
-        "layer_accuracy": test["layer_accuracy"],
-        "epochs": cfg.trainer.epochs,
-        "train_seconds": round(seconds, 2),
-        "train_wall_total": round(history[-1]["wall"], 2) if history else None,
-    }
-    if out is not None:
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-        (out / "results.json").write_text(json.dumps(result, indent=2))
-    return result
+    return fit_from_config(cfg, out, resume=resume)
 
 
 def _default_out(path: str | None, cfg: DictConfig) -> Path:
@@ -116,8 +96,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     splits = _load_data(cfg)
     net = build_network(cfg, splits.test.input_dim, splits.test.num_classes)
     net.load_state_dict(ckpt["model"])
+    if cfg.model.labels == "none":
+        raise ValueError(
+            f"{args.checkpoint} is an unsupervised network (no labels to score); "
+            f"measure it with `ff probe {args.checkpoint}`"
+        )
     with torch.no_grad():
         res = net.evaluate(splits.test)
+    print(json.dumps({"checkpoint": str(args.checkpoint), "epoch": ckpt["epoch"], **res}))
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Linear probe on a checkpoint's frozen features (supervised or unsupervised): test accuracy."""
+    from .build import build_network
+    from .checkpoint import load_checkpoint
+    from .config import apply_overrides, from_dict
+    from .unsupervised import probe_from_config
+
+    _, overrides = _split_args(args.items)
+    ckpt = load_checkpoint(args.checkpoint)
+    cfg = apply_overrides(from_dict(ckpt["config"]), overrides)
+    splits = _load_data(cfg)
+    net = build_network(cfg, splits.test.input_dim, splits.test.num_classes)
+    net.load_state_dict(ckpt["model"])
+    res = probe_from_config(cfg, net, splits, layers=args.layers, raw=True if args.raw else None)
     print(json.dumps({"checkpoint": str(args.checkpoint), "epoch": ckpt["epoch"], **res}))
     return 0
 
@@ -139,12 +142,62 @@ def cmd_compare(args: argparse.Namespace) -> int:
     ]
     print(f"{'method':32s} {'test acc':>9s} {'train s':>9s}", file=sys.stderr)
     for name, acc, sec in rows:
-        print(f"{name:32s} {acc if acc is None else f'{acc:9.4f}':>9} {sec:9.1f}", file=sys.stderr)
+        print(f"{name:32s} {'n/a' if acc is None else f'{acc:9.4f}':>9} {sec:9.1f}", file=sys.stderr)
     result = {"dataset": cfg.data.name, "ff": ff_result, "backprop": bp}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .sweep import parse_grid, plan, run_grid, write_summary
+
+    path, items = _split_args(args.items)
+    out = Path(args.out)
+    grid = parse_grid(path, items, args.seeds, args.base_seed)
+    specs = plan(grid, out, threads=args.threads)
+    run_grid(specs, jobs=args.jobs)
+    command = "ff " + " ".join(shlex.quote(a) for a in args.argv) if args.record_command else None
+    table = write_summary(out, command=command)
+    print(json.dumps({"runs": len(specs), "results": str(table)}))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plots import plot_run
+
+    paths = plot_run(Path(args.run_dir), Path(args.out) if args.out else None, root=args.root)
+    print(json.dumps({"figures": [str(p) for p in paths]}))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Sample text from a sequence-FF checkpoint (model.kind=sequence): seeded, so reproducible."""
+    from .build import build_network
+    from .checkpoint import load_checkpoint
+    from .config import from_dict
+    from .data.text import ALPHABET
+    from .sequence import generate
+
+    ckpt = load_checkpoint(args.checkpoint)
+    cfg = from_dict(ckpt["config"])
+    if cfg.model.kind != "sequence":
+        raise ValueError(
+            f"{args.checkpoint} holds a model.kind={cfg.model.kind} network; ff generate needs a sequence "
+            f"model (e.g. ff train configs/aesop-seq.yaml)"
+        )
+    context = cfg.sequence.context
+    net = build_network(cfg, context * len(ALPHABET), len(ALPHABET))
+    net.load_state_dict(ckpt["model"])
+    net.eval()
+    temperature = cfg.sequence.temperature if args.temperature is None else args.temperature
+    if temperature < 0:
+        raise ValueError(f"--temperature must be >= 0 (0 = the best-scoring character), got {temperature}")
+    print(generate(net, args.prompt, args.length, context, args.seed, temperature))
     return 0
 
 
@@ -162,10 +215,42 @@ def make_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint")
     ev.add_argument("items", nargs="*", help="key=value overrides, e.g. data.root=PATH")
     ev.set_defaults(func=cmd_eval)
+    pr = sub.add_parser("probe", help="linear probe on a checkpoint's frozen, normalised layer activities")
+    pr.add_argument("checkpoint")
+    pr.add_argument("items", nargs="*", help="key=value overrides, e.g. data.root=PATH probe.epochs=10")
+    pr.add_argument("--layers", type=int, nargs="+", help="layer indices (default: the last three)")
+    pr.add_argument("--raw", action="store_true", help="also probe raw pixels the same way (the baseline)")
+    pr.set_defaults(func=cmd_probe)
     co = sub.add_parser("compare", help="FF against the backprop twin: same architecture, data, epochs")
     co.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
     co.add_argument("--out")
     co.set_defaults(func=cmd_compare)
+    sw = sub.add_parser("sweep", help="a grid of runs (key=v1,v2 axes) x seeds; resumable; table + plots")
+    sw.add_argument("items", nargs="*", help="[CONFIG.yaml] key=v1,v2 ... key=fixed ... (method=ff,backprop)")
+    sw.add_argument("--out", required=True, help="sweep directory (rerun the same command to resume)")
+    sw.add_argument("--seeds", type=int, default=1, help="runs per grid point (seeds base, base+1, ...)")
+    sw.add_argument("--base-seed", type=int, default=None, help="first seed (default: trainer.seed)")
+    sw.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process")
+    sw.add_argument("--threads", type=int, default=None, help="torch threads per run (set with --jobs)")
+    sw.add_argument(
+        "--no-record-command",
+        dest="record_command",
+        action="store_false",
+        help="leave the command line out of results.md",
+    )
+    sw.set_defaults(func=cmd_sweep)
+    pl = sub.add_parser("plot", help="learning curves, receptive fields, goodness histograms of a run")
+    pl.add_argument("run_dir", help="a run directory written by ff train (holds checkpoint.pt)")
+    pl.add_argument("--out", help="where the PNGs go (default: the run directory)")
+    pl.add_argument("--root", help="override data.root (for the goodness histograms)")
+    pl.set_defaults(func=cmd_plot)
+    ge = sub.add_parser("generate", help="sample text from a sequence-FF checkpoint (seeded)")
+    ge.add_argument("checkpoint")
+    ge.add_argument("--prompt", required=True, help="start text, reduced to the 30-symbol alphabet")
+    ge.add_argument("--length", type=int, default=200, help="characters to generate (default 200)")
+    ge.add_argument("--seed", type=int, default=0, help="sampling seed: same seed, same text")
+    ge.add_argument("--temperature", type=float, default=None, help="default: sequence.temperature")
+    ge.set_defaults(func=cmd_generate)
     return p
 
 
@@ -174,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import NonFiniteLossError
 
     args = make_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ff sweep` in its table
     try:
         return int(args.func(args))
     except NonFiniteLossError as err:

@@ -29,10 +29,27 @@ class DataConfig:
     val_fraction: float = 0.0  # fraction of train held out for validation
     download: bool = True  # download (with checksum) when the files are not found locally
     train_subset: int | None = None  # train on a seeded random subset of this many examples (quick studies)
+    center: bool = False  # subtract the training set's mean image, divide by its overall std (every split)
+
+
+@dataclass
+class ConvLayerConfig:
+    """One conv FF layer of ``model.kind=cnn`` (forwardforward.conv.ConvBlock)."""
+
+    channels: int = 32
+    kernel: int = 3
+    stride: int = 1
+    padding: int | None = None  # default kernel // 2 (same size)
+    pool: str = "none"  # none | max | avg
+    pool_size: int = 2
+    norm: str = "none"  # none | batch | layer (inside the block, before the activation)
+    local: bool = False  # locally connected: weights not shared across positions
 
 
 @dataclass
 class ModelConfig:
+    # mlp | recurrent (top-down FF, section `recurrent`) | sequence (next char, `sequence`) | cnn (model.conv)
+    kind: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [500, 500])
     activation: str = "relu"
     goodness: str = "meansq"  # sumsq | meansq | l2 | l1 | lp
@@ -42,7 +59,10 @@ class ModelConfig:
     alpha: float = 4.0  # symba's scale
     temperature: float = 1.0  # softplus's margin scale
     normalize: str = "rms"  # rms | length | none: what each layer passes on
-    labels: str = "append"  # overlay | append
+    labels: str = "append"  # overlay | append | none (unsupervised: no label enters the network)
+    # cnn: spatial (class gratings as a label channel) | planes (learned label channel) | channels
+    # (channel-wise competition: a channel group per class, goodness per group, cross-entropy, no negatives)
+    # | overlay
     label_strength: float = 1.0
     bias: bool = True
     peer_norm: float = 0.0  # Hinton's lambda (0.03); 0 disables
@@ -55,6 +75,8 @@ class ModelConfig:
     act_noise: float = 0.0
     weight_bits: int | None = None
     act_bits: int | None = None
+    conv: list[ConvLayerConfig] = field(default_factory=list)  # model.kind=cnn: the conv FF layers, in order
+    label_grid: int = 7  # labels=planes: learned planes are label_grid^2 parameters per class, resized
 
 
 @dataclass
@@ -82,6 +104,54 @@ class TrainerConfig:
     layerwise_step: bool = False  # backward + step each layer before the next forward: memory flat in depth
     compile: bool = False  # torch.compile each layer
     autocast: str | None = None  # bf16: bfloat16 autocast for training forwards; null: fp32
+    augment: str = "none"  # none | shift (random translations) | shift_flip (and left-right flips: CIFAR)
+    augment_shift: int = 2  # the largest translation in pixels
+    layer_windows: list[list[int]] | None = None  # per layer [start, end) epochs it learns in (staggered)
+
+
+@dataclass
+class RecurrentConfig:
+    """model.kind=recurrent (forwardforward.recurrent): Hinton's recurrent net with top-down input."""
+
+    damping: float = 0.3  # new state = damping * computed + (1 - damping) * old
+    iterations: int = 8  # synchronous steps per example
+    score_from: int = 3  # prediction averages goodness over steps score_from..score_to (1-based)
+    score_to: int = 5
+    train_from: int = 1  # first step whose goodness is trained
+
+
+@dataclass
+class SequenceConfig:
+    """model.kind=sequence (forwardforward.sequence): next-character FF on a text corpus (data.root)."""
+
+    negatives: str = "teacher"  # teacher (real context + predicted wrong char) | sleep (generated text)
+    context: int = 10  # characters of context, one-hot: context * 30 inputs
+    num_strings: int = 248  # training strings cut from the corpus
+    string_length: int = 100
+    eval_strings: int = 62  # held-out strings for per-character accuracy
+    temperature: float = 1.0  # sampling temperature of generation (sleep phase, ff generate); 0 = argmax
+
+
+@dataclass
+class UnsupConfig:
+    """Negative images for unsupervised FF (``trainer.negatives=hybrid | scff | user``)."""
+
+    blur_steps: int = 6  # hybrid: blurs of the random bits before thresholding (more: larger blobs)
+    user_source: str = "noise"  # user: noise | a dataset name (digits, mnist...) | a .pt/.npy file of images
+    user_root: str | None = None  # user: that dataset's directory
+    user_resize: bool = False  # user: resize the bad images to the data's height and width
+
+
+@dataclass
+class ProbeConfig:
+    """The linear probe (``ff probe``, and the end of unsupervised ``ff train``)."""
+
+    layers: list[int] | None = None  # default: the last three hidden layers (all when fewer)
+    epochs: int = 20
+    lr: float = 0.001
+    batch_size: int = 256
+    weight_decay: float = 0.0
+    raw: bool = False  # also probe raw pixels, the same way: the baseline features must beat
 
 
 @dataclass
@@ -89,6 +159,10 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    unsup: UnsupConfig = field(default_factory=UnsupConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    recurrent: RecurrentConfig = field(default_factory=RecurrentConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
 
 
 def _valid_keys(schema: Any, prefix: str = "") -> list[str]:
@@ -203,8 +277,110 @@ def validate(cfg: DictConfig) -> None:
     for key in ("weight_bits", "act_bits"):
         if m[key] is not None and not 1 <= m[key] <= 16:
             raise ConfigError(f"model.{key} must be in 1..16 (or null for full precision), got {m[key]}")
+    _validate_unsupervised(cfg)
     if not 0 <= cfg.data.val_fraction < 1:
         raise ConfigError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
+    _validate_kinds(cfg)
+
+
+MODEL_KINDS = ("mlp", "recurrent", "sequence", "cnn")
+CNN_LABELS = ("spatial", "planes", "channels", "overlay")
+
+
+def _validate_kinds(cfg: DictConfig) -> None:
+    """The recurrent and sequence sections' own checks (they only matter for their model.kind)."""
+    kind = cfg.model.kind
+    if kind not in MODEL_KINDS:
+        raise ConfigError(
+            f"unknown model.kind {kind!r}; valid: {', '.join(MODEL_KINDS)}.{suggest(kind, list(MODEL_KINDS))}"
+        )
+    r, s = cfg.recurrent, cfg.sequence
+    if kind == "cnn":
+        _validate_cnn(cfg)
+    elif cfg.model.labels == "channels" and kind != "mlp":
+        raise ConfigError(
+            f"model.labels=channels (channel-wise competition) needs model.kind cnn or mlp, got {kind}"
+        )
+    if kind == "recurrent":
+        if not 0 < r.damping <= 1:
+            raise ConfigError(f"recurrent.damping is the new state's weight, in (0, 1]; got {r.damping}")
+        if not 1 <= r.score_from <= r.score_to <= r.iterations:
+            raise ConfigError(
+                f"need 1 <= recurrent.score_from <= recurrent.score_to <= recurrent.iterations; got "
+                f"{r.score_from}, {r.score_to}, {r.iterations}"
+            )
+        if not 1 <= r.train_from <= r.iterations:
+            raise ConfigError(
+                f"recurrent.train_from must be in [1, iterations={r.iterations}], got {r.train_from}"
+            )
+        if cfg.trainer.schedule != "all":
+            raise ConfigError(
+                "model.kind=recurrent trains every layer at every step: use trainer.schedule=all"
+            )
+    if kind == "sequence":
+        if s.negatives not in ("teacher", "sleep"):
+            raise ConfigError(f"sequence.negatives must be 'teacher' or 'sleep', got {s.negatives!r}")
+        if not 1 <= s.context < s.string_length:
+            raise ConfigError(
+                f"sequence.context must be in [1, string_length={s.string_length}), got {s.context}"
+            )
+        if s.num_strings < 1 or s.eval_strings < 1:
+            raise ConfigError(
+                f"sequence.num_strings and sequence.eval_strings must be >= 1, got {s.num_strings}, "
+                f"{s.eval_strings}"
+            )
+        if s.temperature < 0:
+            raise ConfigError(f"sequence.temperature must be >= 0 (0 = argmax), got {s.temperature}")
+
+
+def _validate_cnn(cfg: DictConfig) -> None:
+    m = cfg.model
+    if not m.conv:
+        raise ConfigError(
+            "model.kind=cnn needs model.conv: a list of layers, e.g. [{channels: 32, pool: max}]"
+        )
+    if m.labels not in CNN_LABELS:
+        raise ConfigError(
+            f"model.labels={m.labels} does not suit a CNN (convolutions wash a one-hot out); valid: "
+            f"{', '.join(CNN_LABELS)}.{suggest(m.labels, list(CNN_LABELS))}"
+        )
+    for i, layer in enumerate(m.conv):
+        if layer.channels < 1 or layer.kernel < 1 or layer.stride < 1 or layer.pool_size < 1:
+            raise ConfigError(f"model.conv[{i}]: channels, kernel, stride and pool_size must be >= 1")
+        if layer.pool not in ("none", "max", "avg"):
+            raise ConfigError(f"model.conv[{i}].pool must be none, max or avg, got {layer.pool!r}")
+        if layer.norm not in ("none", "batch", "layer"):
+            raise ConfigError(f"model.conv[{i}].norm must be none, batch or layer, got {layer.norm!r}")
+    if cfg.trainer.layer_windows is not None and len(cfg.trainer.layer_windows) != len(m.conv):
+        raise ConfigError(
+            f"trainer.layer_windows needs one [start, end) pair per conv layer ({len(m.conv)}), "
+            f"got {len(cfg.trainer.layer_windows)}"
+        )
+
+
+IMAGE_NEGATIVE_SOURCES = ("hybrid", "scff", "user")  # trainer.negatives that make a run unsupervised
+
+
+def _validate_unsupervised(cfg: DictConfig) -> None:
+    """Unsupervised negatives (images) and a label embedding exclude each other: say which key to change."""
+    unsup = cfg.trainer.negatives in IMAGE_NEGATIVE_SOURCES
+    if unsup and cfg.model.labels != "none":
+        raise ConfigError(
+            f"trainer.negatives={cfg.trainer.negatives} is unsupervised (negative images, no labels), but "
+            f"model.labels={cfg.model.labels} embeds a label; set model.labels=none"
+        )
+    if not unsup and cfg.model.labels == "none":
+        raise ConfigError(
+            f"model.labels=none trains without labels, which needs negative images: set trainer.negatives to "
+            f"one of {', '.join(IMAGE_NEGATIVE_SOURCES)} (got {cfg.trainer.negatives})"
+        )
+    if cfg.unsup.blur_steps < 0:
+        raise ConfigError(f"unsup.blur_steps must be >= 0, got {cfg.unsup.blur_steps}")
+    p = cfg.probe
+    if p.epochs < 1 or p.batch_size < 1 or p.lr <= 0:
+        raise ConfigError(
+            f"probe needs epochs >= 1, batch_size >= 1 and lr > 0; got {p.epochs}, {p.batch_size}, {p.lr}"
+        )
 
 
 def to_dict(cfg: DictConfig) -> dict[str, Any]:

@@ -94,6 +94,9 @@ class FFLayer(nn.Module):
             if self.num_units is None:
                 raise ValueError("threshold='width' needs num_units for this block; pass num_units=")
             self.loss.resolve_threshold(self.num_units)
+        #: Detach the input on entry (the FF rule). FFNetwork turns it off for the first layer only when the
+        #: label embedding has parameters (learned label planes), which that layer's loss then trains.
+        self.detach_input = True
         self.peer_norm = float(peer_norm)
         self.peer_momentum = float(peer_momentum)
         if not 0.0 <= self.peer_momentum < 1.0:
@@ -103,17 +106,41 @@ class FFLayer(nn.Module):
                 raise ValueError("peer normalisation needs num_units for this block; pass num_units=")
             self.register_buffer("running_mean", torch.zeros(self.num_units))
 
+    @property
+    def per_class(self) -> bool:
+        """True when the goodness is one value per class group (channel-wise competition, no negatives)."""
+        return bool(getattr(self.goodness, "per_class", False))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The layer's raw activity (before normalisation). The input is detached: no gradient leaves."""
-        return self.activation(self.block(x.detach()))
+        """The layer's raw activity (before normalisation). The input is detached: no gradient leaves
+        (except into the network's own label embedding when ``detach_input`` is off; see FFNetwork)."""
+        if self.detach_input:
+            x = x.detach()
+        if x.dim() > 2 and isinstance(self.block, nn.Linear):
+            x = x.flatten(1)  # a dense layer after conv layers sees the flattened maps
+        return self.activation(self.block(x))
 
     def pass_on(self, h: torch.Tensor) -> torch.Tensor:
         """What the next layer receives: the normalised, detached activity."""
         return self.normalize(h.detach())
 
-    def local_loss(self, h_pos: torch.Tensor, h_neg: torch.Tensor) -> tuple[torch.Tensor, LayerStats]:
-        """The layer's loss on a batch of positive and negative activities, and its statistics."""
-        g_pos, g_neg = self.goodness(h_pos), self.goodness(h_neg)
+    def local_loss(
+        self, h_pos: torch.Tensor, h_neg: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, LayerStats]:
+        """The layer's loss on a batch of positive and negative activities, and its statistics.
+
+        With a per-class goodness (channel-wise competition) the loss needs the labels ``y`` instead of
+        negatives: the true class's group goodness is the positive, the other groups' are the negatives
+        (``[B, C-1]``), and ``h_neg`` is ignored (pass an empty batch).
+        """
+        if self.per_class:
+            if y is None:
+                raise ValueError("a layer with per-class (channel group) goodness needs the labels: pass y=")
+            from .competition import split_true_group
+
+            g_pos, g_neg = split_true_group(self.goodness(h_pos), y)
+        else:
+            g_pos, g_neg = self.goodness(h_pos), self.goodness(h_neg)
         loss = self.loss(g_pos, g_neg)
         if self.peer_norm > 0:
             loss = loss + self.peer_norm * self._peer_penalty(h_pos)
@@ -123,7 +150,7 @@ class FFLayer(nn.Module):
                 loss=float(loss.detach()),
                 g_pos=float(g_pos.mean()),
                 g_neg=float(g_neg.mean()),
-                separation=float((g_pos[:n] > g_neg[:n]).float().mean()) if n else float("nan"),
+                separation=_separation(g_pos, g_neg, n),
             )
         return loss, stats
 
@@ -140,6 +167,16 @@ class FFLayer(nn.Module):
         if self.training:
             self.running_mean.copy_(running.detach())
         return (running - running.mean().detach()).pow(2).sum() / (2 * (1 - self.peer_momentum))
+
+
+def _separation(g_pos: torch.Tensor, g_neg: torch.Tensor, n: int) -> float:
+    """Fraction of pairs with g_pos > g_neg; with per-class negatives ``[B, C-1]``, of samples whose true
+    group beats every other group (the layer's training accuracy)."""
+    if not n:
+        return float("nan")
+    if g_neg.dim() == 2:
+        return float((g_pos > g_neg.max(1).values).float().mean())
+    return float((g_pos[:n] > g_neg[:n]).float().mean())
 
 
 def _infer_units(block: nn.Module) -> int | None:

@@ -23,6 +23,8 @@ class FFLoss(nn.Module):
     """Base class for local losses. ``resolve_threshold(width)`` fixes ``"width"`` thresholds."""
 
     threshold: float | None = None
+    #: True when samples far enough on the right side of the threshold get exactly zero gradient.
+    saturating: bool = False
     _threshold_spec: Threshold | None = None
 
     def _set_threshold(self, threshold: Threshold) -> None:
@@ -111,6 +113,35 @@ class SymBaLoss(FFLoss):
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
+
+
+@LOSSES.register("log_margin")
+class LogMarginLoss(FFLoss):
+    """log(1 + θ − g_pos) + log(1 − θ + g_neg), averaged: a write-up's "log" alternative to the logistic loss.
+
+    Minimising it pushes positive goodness up towards θ + 1 and negative goodness down towards θ − 1. The
+    logarithm is undefined once a positive passes θ + 1 (or a negative drops below θ − 1), so each argument
+    is clamped at ``floor``: a sample that far on the right side of the threshold contributes the constant
+    log(floor) and no gradient (it is already classified with a margin), and the loss stays finite.
+    """
+
+    saturating = True
+
+    def __init__(self, threshold: Threshold = 2.0, floor: float = 0.05) -> None:
+        super().__init__()
+        if not floor > 0:
+            raise ValueError(f"floor must be > 0 (it keeps the logarithm's argument positive), got {floor}")
+        self._set_threshold(threshold)
+        self.floor = float(floor)
+
+    def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        theta = self._theta()
+        pos = torch.log((1.0 + theta - g_pos).clamp(min=self.floor))
+        neg = torch.log((1.0 - theta + g_neg).clamp(min=self.floor))
+        return 0.5 * (pos.mean() + neg.mean())
+
+    def extra_repr(self) -> str:
+        return f"threshold={self._threshold_spec}, floor={self.floor}"
 
 
 def build_loss(spec: str | nn.Module, **kwargs: object) -> FFLoss:

@@ -64,6 +64,19 @@ class FFNetwork(nn.Module):
         bad = [i for i in self.between if not 0 <= i < n - 1]
         if bad:
             raise ValueError(f"between: transforms sit after layers 0..{n - 2}; got indices {bad}")
+        per_class = [layer.per_class for layer in self.layers]
+        if any(per_class) and not all(per_class):
+            raise ValueError(
+                "channel-wise competition (per-class group goodness) must be used by every layer or by none; "
+                f"layers with it: {[i for i, p in enumerate(per_class) if p]}"
+            )
+        if all(per_class) and labels is not None:
+            raise ValueError(
+                "channel-wise competition needs no label in the input: build it with labels=None"
+            )
+        if labels is not None and any(p.requires_grad for p in labels.parameters()):
+            # A learned label embedding (label planes) is the first layer's to train: let its gradient in.
+            self.layers[0].detach_input = False
         self.head: nn.Linear | None = None
         if head and self.num_classes is not None:
             dim = sum(self._units(i) for i in self.head_layers)
@@ -103,6 +116,16 @@ class FFNetwork(nn.Module):
         ins = [getattr(boxes.get(k - 1), "out_features", None) or a for k, a in enumerate(sizes[:-1])]
         layers = [linear_layer(a, b, bias=bias, **layer_kwargs) for a, b in zip(ins, sizes[1:])]
         return cls(layers, emb, score_layers, head_layers, head, num_classes, between=between)
+
+    @property
+    def one_pass(self) -> bool:
+        """True for channel-wise competition: every layer scores every class in one forward pass."""
+        return all(layer.per_class for layer in self.layers)
+
+    @property
+    def needs_negatives(self) -> bool:
+        """False when the layers' losses are cross-entropies over class groups (no negative data)."""
+        return not self.one_pass
 
     def _check_indices(self, idx: Sequence[int], what: str) -> list[int]:
         n = len(self.layers)
@@ -151,21 +174,30 @@ class FFNetwork(nn.Module):
         return self.activities(x)
 
     def local_losses(
-        self, x_pos: torch.Tensor, x_neg: torch.Tensor, layers: Sequence[int] | None = None
+        self,
+        x_pos: torch.Tensor,
+        x_neg: torch.Tensor,
+        layers: Sequence[int] | None = None,
+        y: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], list[LayerStats]]:
         """One loss per layer (or per chosen layer) for embedded positive and negative inputs.
 
         Positives and negatives go through in one concatenated forward. Summing the returned losses and
-        calling ``backward()`` gives every layer exactly its own local gradient.
+        calling ``backward()`` gives every layer exactly its own local gradient. Channel-wise competition
+        takes the labels ``y`` instead of negatives (``x_neg`` may be an empty batch).
         """
         losses, stats = [], []
-        for _, loss, st in self.iter_local_losses(x_pos, x_neg, layers):
+        for _, loss, st in self.iter_local_losses(x_pos, x_neg, layers, y=y):
             losses.append(loss)
             stats.append(st)
         return losses, stats
 
     def iter_local_losses(
-        self, x_pos: torch.Tensor, x_neg: torch.Tensor, layers: Sequence[int] | None = None
+        self,
+        x_pos: torch.Tensor,
+        x_neg: torch.Tensor,
+        layers: Sequence[int] | None = None,
+        y: torch.Tensor | None = None,
     ) -> Iterator[tuple[int, torch.Tensor, LayerStats]]:
         """Lazily yield ``(layer index, loss, stats)``, computing layer ``i + 1`` only when asked.
 
@@ -183,7 +215,7 @@ class FFNetwork(nn.Module):
             h = layer(x)
             x = self.hand_over(i, h) if i < last else x
             if i in chosen:
-                loss, st = layer.local_loss(h[:n], h[n:])
+                loss, st = layer.local_loss(h[:n], h[n:], y=y)
                 del h
                 yield i, loss, st
 
@@ -196,7 +228,7 @@ class FFNetwork(nn.Module):
         for i, layer in enumerate(self.layers[: max(chosen) + 1]):
             h = layer(h if i == 0 else self.hand_over(i - 1, h))
             if i in chosen:
-                kept[i] = layer.pass_on(h)
+                kept[i] = layer.pass_on(h).flatten(1)
         return torch.cat([kept[i] for i in chosen], 1)
 
     # ------------------------------------------------------------------ prediction
@@ -208,6 +240,8 @@ class FFNetwork(nn.Module):
         first layer, ``W (base + code_c) = W base + W code_c``: the first layer costs one matrix product
         for the batch plus a ``[C, units]`` product, broadcast-added.
         """
+        if self.one_pass:
+            return torch.cat([self._group_goodness(xb) for xb in x.split(max(1, chunk_size))], 0)
         if self.labels is None or self.num_classes is None:
             raise ValueError("label_goodness needs a supervised network (labels=...)")
         c = self.num_classes
@@ -215,6 +249,11 @@ class FFNetwork(nn.Module):
         for xb in x.split(max(1, chunk_size // c) if chunk_size >= c else 1):
             out.append(self._label_goodness_chunk(xb, c))
         return torch.cat(out, 0)
+
+    def _group_goodness(self, x: torch.Tensor) -> torch.Tensor:
+        """Channel-wise competition: ``[B, C, L]`` from one forward pass (each layer's group goodness)."""
+        acts = self.activities(self.embed_neutral(x))
+        return torch.stack([layer.goodness(h) for layer, h in zip(self.layers, acts)], 2)
 
     def _first_layer_all_labels(self, x: torch.Tensor, c: int) -> torch.Tensor:
         """The first layer's activity for every (sample, label) pair: ``[B * C, ...]``, label fastest."""
@@ -226,6 +265,9 @@ class FFNetwork(nn.Module):
             codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
             pre = first.block(base).unsqueeze(1) + F.linear(codes, first.block.weight).unsqueeze(0)
             return first.activation(pre).reshape(b * c, -1)
+        if hasattr(first.block, "forward_additive"):  # a conv block: convolve the batch and the C codes once
+            codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
+            return first.activation(first.block.forward_additive(self.labels.base(x), codes))
         return first(self.labels.all_labels(x).reshape(b * c, -1))
 
     def _label_goodness_chunk(self, x: torch.Tensor, c: int) -> torch.Tensor:
@@ -270,7 +312,8 @@ class FFNetwork(nn.Module):
         fraction of full scoring; the argmax is unchanged whenever the winner survives the early cut.
         """
         chosen = self.score_layers if layers is None else self._check_indices(layers, "layers")
-        if keep is None:
+        if keep is None or self.one_pass:
+            # One-pass nets score every class at once: pruning would save nothing.
             return self.label_goodness(x, chunk_size)[:, :, chosen].sum(2)
         c = self.num_classes
         if self.labels is None or c is None:
@@ -331,13 +374,15 @@ class FFNetwork(nn.Module):
 
     @torch.no_grad()
     def evaluate(self, data: Any, batch_size: int = 1000) -> dict[str, Any]:
-        """Accuracy by goodness (summed over ``score_layers``), per layer, by the head, and the mean
-        goodness of the true label vs the wrong ones per layer. ``data`` has ``.x`` and ``.y``."""
+        """Accuracy by goodness (summed over ``score_layers``; also over every layer, the first included),
+        per layer, by the head, and the mean goodness of the true label vs the wrong ones per layer.
+        ``data`` has ``.x`` and ``.y``."""
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
         n = len(data.y)
         correct = 0
+        correct_all = 0  # goodness summed over every layer, the first included
         per_layer = torch.zeros(len(self.layers))
         head_correct = 0
         g_true = torch.zeros(len(self.layers))
@@ -349,6 +394,7 @@ class FFNetwork(nn.Module):
             yb = data.y[s : s + batch_size].to(device)
             g = self.label_goodness(xb)  # [B, C, L]
             correct += int((g[:, :, self.score_layers].sum(2).argmax(1) == yb).sum())
+            correct_all += int((g.sum(2).argmax(1) == yb).sum())
             per_layer += (g.argmax(1) == yb.unsqueeze(1)).sum(0).cpu().float()
             truth = F.one_hot(yb, c).bool().unsqueeze(2)
             g_true += (g * truth).sum((0, 1)).cpu()
@@ -358,6 +404,7 @@ class FFNetwork(nn.Module):
         self.train(was_training)
         result: dict[str, Any] = {
             "accuracy": correct / n,
+            "accuracy_all_layers": correct_all / n,
             "layer_accuracy": (per_layer / n).tolist(),
             "goodness_true": (g_true / n).tolist(),
             "goodness_wrong": (g_wrong / n).tolist(),

@@ -44,6 +44,26 @@ class UnitLengthNormalize(nn.Module):
         return (flat / (flat.norm(dim=1, keepdim=True) + self.eps)).view_as(x)
 
 
+@NORMALIZE.register("centered", "centered_rms")
+class CenteredRMSNormalize(nn.Module):
+    """Subtract each sample's mean activity, then scale to unit RMS.
+
+    ReLU activity is non-negative, so after ``rms`` every next-layer input shares a large common component.
+    In unsupervised FF (docs/unsupervised.md) a layer fed that way let a few units take all the goodness and
+    the rest die; removing the per-sample mean kept every unit of the next layer alive.
+    """
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)
+        flat = flat - flat.mean(1, keepdim=True)
+        rms = flat.pow(2).mean(1, keepdim=True).add(self.eps).sqrt()
+        return (flat / rms).view_as(x)
+
+
 @NORMALIZE.register("none", "identity")
 class NoNormalize(nn.Identity):
     """Pass activity on unchanged (for the first layer, whose input is the data itself)."""

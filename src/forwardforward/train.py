@@ -91,6 +91,10 @@ class Trainer:
             stack then stops training after the layers below it have stepped.
         compile: ``torch.compile`` every layer (in place: checkpoints keep their keys).
         autocast: ``"bf16"`` runs the training forward passes under bfloat16 autocast; ``None`` is fp32.
+        augment: a callable ``(x, generator) -> x`` applied to every training batch (``"all"`` schedule),
+            drawing from the Trainer's seeded generator (see :mod:`forwardforward.augment`).
+        layer_windows: optional ``[start, end)`` epoch window per layer (``"all"`` schedule): layer ``i``
+            learns only in epochs ``start <= epoch < end`` (0-based), for staggered / interleaved training.
     """
 
     def __init__(
@@ -118,6 +122,8 @@ class Trainer:
         layerwise_step: bool = False,
         compile: bool = False,
         autocast: str | None = None,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        layer_windows: Sequence[Sequence[int]] | None = None,
     ) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
@@ -129,6 +135,20 @@ class Trainer:
             raise ValueError(
                 f"layer_lr needs one learning rate per layer ({len(net.layers)}), got {len(layer_lr)}"
             )
+        if schedule == "greedy" and not getattr(net, "needs_negatives", True):
+            raise ValueError(
+                "channel-wise competition trains with the 'all' schedule; "
+                "for staggered layers use layer_windows"
+            )
+        if layer_windows is not None and (
+            len(layer_windows) != len(net.layers) or any(len(w) != 2 or w[0] >= w[1] for w in layer_windows)
+        ):
+            raise ValueError(
+                f"layer_windows needs one [start, end) epoch pair with start < end per layer "
+                f"({len(net.layers)}), got {[list(w) for w in layer_windows]}"
+            )
+        self.layer_windows = [tuple(int(v) for v in w) for w in layer_windows] if layer_windows else None
+        self.augment = augment
         if not 0.0 <= cooldown_start <= 1.0:
             raise ValueError(f"cooldown_start is a fraction of training in [0, 1], got {cooldown_start}")
         self.device = torch.device(device) if device is not None else next(net.parameters()).device
@@ -152,6 +172,8 @@ class Trainer:
             {"params": list(layer.parameters()), "lr": layer_lr[i] if layer_lr else lr, "name": f"layer{i}"}
             for i, layer in enumerate(net.layers)
         ]
+        if getattr(net, "labels", None) is not None:  # a learned label embedding learns with layer 0
+            groups[0]["params"] += [p for p in net.labels.parameters() if p.requires_grad]
         if net.head is not None:
             groups.append({"params": list(net.head.parameters()), "lr": head_lr or lr, "name": "head"})
         self.optimizer = build_optimizer(groups, optimizer, lr, weight_decay, **(optimizer_kwargs or {}))
@@ -225,16 +247,31 @@ class Trainer:
             sums: dict[str, float] = {}
             batches = self._batches(len(train.y), batch_size)
             bar = self._bar(len(batches), f"epoch {self.epoch + 1}/{epochs}")
+            active = self._active_layers(epochs)
             for idx in batches:
                 x = train.x[idx].to(self.device, non_blocking=True)
                 y = train.y[idx].to(self.device, non_blocking=True)
-                row = self.train_step(x, y)
+                if self.augment is not None:
+                    x = self.augment(x, self.generator)
+                row = self.train_step(x, y, active)
                 _accumulate(sums, row)
                 _tick(bar, row)
             if bar is not None:
                 bar.close()
             self.epoch += 1
             self._end_epoch(sums, len(batches), time.perf_counter() - t0, eval_data)
+
+    def _active_layers(self, epochs: int) -> list[int] | None:
+        """The layers whose window holds this epoch (``None``: all of them)."""
+        if self.layer_windows is None:
+            return None
+        active = [i for i, (a, b) in enumerate(self.layer_windows) if a <= self.epoch < b]
+        if not active:
+            raise ValueError(
+                f"layer_windows {self.layer_windows} leave epoch {self.epoch} (0-based) of {epochs} "
+                "with no layer to train; make the windows cover every epoch"
+            )
+        return None if len(active) == len(self.layer_windows) else active
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, layers: Sequence[int] | None = None) -> dict:
         """One optimiser step on a batch of raw samples and true labels; returns its statistics."""
@@ -255,11 +292,17 @@ class Trainer:
             head_loss = F.cross_entropy(logits, y)
             if self.hard_source == "head":
                 scores = logits.detach()
-        y_neg = self._sample_negatives(y, lambda: scores if scores is not None else net.scores(x))
+        y_true = None
+        if getattr(net, "needs_negatives", True):
+            y_neg = self._sample_negatives(y, lambda: scores if scores is not None else net.scores(x))
+            x_pos, x_neg = net.embed(x, y), net.embed(x, y_neg)
+        else:  # channel-wise competition: the labels pick each layer's true group; no negative data
+            x_pos, y_true = net.embed(x, y), y
+            x_neg = x_pos[:0]
         if self.layerwise_step:
-            stats = self._layerwise_step(net.embed(x, y), net.embed(x, y_neg), head_loss, layers)
+            stats = self._layerwise_step(x_pos, x_neg, head_loss, layers, y_true)
             return self._step_row(stats, head_loss, layers)
-        losses, stats = net.local_losses(net.embed(x, y), net.embed(x, y_neg), layers)
+        losses, stats = net.local_losses(x_pos, x_neg, layers, y=y_true)
         total = torch.stack(losses).sum()
         if head_loss is not None:
             total = total + head_loss
@@ -276,6 +319,7 @@ class Trainer:
         x_neg: torch.Tensor,
         head_loss: torch.Tensor | None,
         layers: Sequence[int] | None,
+        y: torch.Tensor | None = None,
     ) -> list[Any]:
         """Backward and step the head, then each layer in turn before the next one's forward.
 
@@ -287,7 +331,7 @@ class Trainer:
             self._check_finite([], head_loss, [])
             self._step_only(head_loss, self.net.head)
         stats = []
-        for i, loss, st in self.net.iter_local_losses(x_pos, x_neg, layers):
+        for i, loss, st in self.net.iter_local_losses(x_pos, x_neg, layers, y=y):
             self._check_finite([loss], None, [i])
             self._step_only(loss, self.net.layers[i])
             stats.append(st)

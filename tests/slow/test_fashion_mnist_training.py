@@ -47,6 +47,11 @@ def test_ff_mlp_learns_real_fashion_mnist() -> None:
 def test_shipped_configs_load_and_build(path: Path) -> None:
     """Every shipped config passes the strict schema and builds its network (no training)."""
     cfg = ff.load_config(path)
-    net = build_network(cfg, 784, 10)
-    assert [layer.num_units for layer in net.layers] == list(cfg.model.hidden)
+    if cfg.model.kind == "cnn":  # conv layers: their channels; CIFAR images are 3x32x32
+        cifar = str(cfg.data.name).startswith("cifar")
+        net = build_network(cfg, 3072 if cifar else 784, 100 if cfg.data.name == "cifar100" else 10)
+        assert [layer.block.out_channels for layer in net.layers] == [c.channels for c in cfg.model.conv]
+    else:
+        net = build_network(cfg, 784, 10)
+        assert [layer.num_units for layer in net.layers] == list(cfg.model.hidden)
     build_trainer(cfg, net)

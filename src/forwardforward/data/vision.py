@@ -38,10 +38,17 @@ __all__ = [
 ]
 
 #: Canonical dataset names accepted by :func:`load`.
-DATASETS: tuple[str, ...] = ("fashion-mnist", "mnist", "digits")
+DATASETS: tuple[str, ...] = ("fashion-mnist", "mnist", "digits", "cifar10", "cifar100")
 
 #: Other spellings accepted for the canonical names.
-ALIASES: dict[str, str] = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist"}
+ALIASES: dict[str, str] = {
+    "fashion_mnist": "fashion-mnist",
+    "fmnist": "fashion-mnist",
+    "cifar-10": "cifar10",
+    "cifar_10": "cifar10",
+    "cifar-100": "cifar100",
+    "cifar_100": "cifar100",
+}
 
 #: The four files of an MNIST-style dataset, by split and kind; each may be raw or ``.gz``.
 IDX_FILES: dict[str, dict[str, str]] = {
@@ -349,6 +356,14 @@ def load(
     """
     name = canonical_name(name)
     fraction = _check_fraction(val_fraction)
+    if name in ("cifar10", "cifar100"):  # python-pickle batches, 3x32x32: see forwardforward.data.cifar
+        from .cifar import load_cifar
+
+        splits = load_cifar(name, root, download)
+        if fraction > 0:
+            train, val = _split_val(splits.train, fraction, seed)
+            splits = DataSplits(train=train, test=splits.test, val=val)
+        return splits
     shape = _normalise_shape(expected_shape, name)
     if name == "digits":
         splits = _load_digits()

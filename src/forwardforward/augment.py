@@ -1,0 +1,89 @@
+"""Data augmentation with torch ops only, seeded by a ``torch.Generator``.
+
+An augmentation maps a batch ``[B, C, H, W]`` and a generator to a batch of the same shape. The Trainer
+(and the backprop twin) call it on every training batch with their own seeded generator, so a run
+(and a resumed run) is reproducible; nothing here touches the global RNG.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .registry import Registry
+
+AUGMENT: Registry[nn.Module] = Registry("augmentation")
+
+
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by its own random offset in ``[-max_shift, max_shift]`` pixels per axis,
+    filling with zeros (a random crop of the zero-padded image), in one gather, no Python loop."""
+    if max_shift <= 0:
+        return x
+    b, _, h, w = x.shape
+    s = max_shift
+    padded = F.pad(x, (s, s, s, s))
+    dy = torch.randint(0, 2 * s + 1, (b,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * s + 1, (b,), generator=generator).to(x.device)
+    rows = (dy.unsqueeze(1) + torch.arange(h, device=x.device)).unsqueeze(2)  # [B, H, 1]
+    cols = (dx.unsqueeze(1) + torch.arange(w, device=x.device)).unsqueeze(1)  # [B, 1, W]
+    batch = torch.arange(b, device=x.device).view(b, 1, 1)
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Mirror each image left-right with probability ``p`` (for natural images, never for digits)."""
+    flip = (torch.rand(x.shape[0], generator=generator) < p).to(x.device)
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+
+
+class Augmentation(nn.Module):
+    """Base class: ``forward(x, generator)``; inputs may be flat ``[B, D]`` when ``shape`` is given."""
+
+    def __init__(self, shape: tuple[int, int, int] | None = None) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def _image(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            return x
+        if self.shape is None:
+            raise ValueError(f"augmentation needs images [B, C, H, W] (or shape=...), got {tuple(x.shape)}")
+        return x.reshape(x.shape[0], *self.shape)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        img = self._image(x)
+        return self.apply_images(img, generator).reshape(x.shape)
+
+    def apply_images(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+@AUGMENT.register("shift")
+class RandomShift(Augmentation):
+    """Random translations up to ``max_shift`` pixels (Fashion-MNIST, MNIST)."""
+
+    def __init__(self, max_shift: int = 2, shape: tuple[int, int, int] | None = None) -> None:
+        super().__init__(shape)
+        self.max_shift = int(max_shift)
+
+    def apply_images(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return random_shift(x, self.max_shift, generator)
+
+
+@AUGMENT.register("shift_flip", "crop_flip")
+class RandomShiftFlip(RandomShift):
+    """Random translations (the padded random crop) and left-right flips: the CIFAR standard."""
+
+    def apply_images(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return random_flip(random_shift(x, self.max_shift, generator), generator)
+
+
+def build_augment(
+    name: str | None, max_shift: int = 2, shape: tuple[int, int, int] | None = None
+) -> nn.Module | None:
+    """An augmentation by name, or ``None`` for ``None`` / ``"none"``."""
+    if name is None or name == "none":
+        return None
+    return AUGMENT.build(name, max_shift=max_shift, shape=shape)

@@ -1,0 +1,182 @@
+"""``ff sweep`` and ``ff plot``: grids, resumption after an interrupt, the table and the figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from forwardforward import sweep
+from forwardforward.cli import main
+from forwardforward.config import ConfigError
+
+# Tiny runs: 300 digits, one small hidden layer pair, one epoch each (~0.2 s a run).
+TINY = ["data.train_subset=300", "model.hidden=[32,32]", "trainer.epochs=2", "trainer.batch_size=50"]
+
+
+def test_split_top_level_keeps_lists_whole() -> None:
+    assert sweep.split_top_level("[500,500],[1000]") == ["[500,500]", "[1000]"]
+    assert sweep.split_top_level("adam") == ["adam"]
+    assert sweep.split_top_level("'a,b',c") == ["'a,b'", "c"]
+
+
+def test_parse_grid_axes_fixed_and_points() -> None:
+    grid = sweep.parse_grid(None, [*TINY, "trainer.negatives=hard,random", "model.loss=symba,softplus"], 2, 7)
+    assert grid.axes == [("trainer.negatives", ["hard", "random"]), ("model.loss", ["symba", "softplus"])]
+    assert grid.fixed == TINY and grid.seeds == [7, 8]
+    assert len(grid.points()) == 4
+    assert {"trainer.negatives": "random", "model.loss": "softplus"} in grid.points()
+
+
+@pytest.mark.parametrize(
+    ("items", "match"),
+    [
+        (["model.los=symba,softplus"], "unknown config key 'model.los'.*model.loss"),
+        (["trainer.epochs=1,two"], "bad value"),
+        (["method=ff,sgd"], "method values must be among ff, backprop"),
+        (["trainer.seed=1,2"], "set by --seeds"),
+        (["model.loss=symba,,softplus"], "empty value"),
+        (["model.loss=symba,symba"], "repeats a value"),
+        (["model.loss=symba,softplus", "model.loss=sigmoid_diff,symba"], "given twice"),
+        (["epochs"], "must look like key=v1,v2"),
+    ],
+)
+def test_parse_grid_rejects_bad_items_before_running_anything(items: list[str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        sweep.parse_grid(None, items, 1)
+
+
+def test_backprop_twin_runs_once_per_setting_it_can_see(tmp_path: Path) -> None:
+    grid = sweep.parse_grid(None, ["model.loss=symba,softplus", "method=ff,backprop"], 2)
+    specs = sweep.plan(grid, tmp_path)
+    methods = [s.method for s in specs]
+    assert methods.count("ff") == 4 and methods.count("backprop") == 2  # not one twin per FF loss
+    assert all("model.loss" not in s.point for s in specs if s.method == "backprop")
+
+
+def _table_rows(md: str) -> list[list[str]]:
+    lines = [line for line in md.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+
+
+def test_two_by_two_grid_end_to_end_writes_table_and_plots(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sweep"
+    argv = [
+        "sweep",
+        *TINY,
+        "trainer.negatives=hard,random",
+        "model.loss=symba,softplus",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    runs = sorted(out.glob("runs/*/seed*/results.json"))
+    assert len(runs) == 8
+    md = (out / "results.md").read_text()
+    assert f"Command: `ff sweep {' '.join(TINY[:1])}" in md and f"--seeds 2 --out {out}`" in md
+    header, *rows = _table_rows(md)
+    assert header[:3] == ["trainer.negatives", "model.loss", "seeds"]
+    assert sorted((r[0], r[1]) for r in rows) == [
+        ("hard", "softplus"),
+        ("hard", "symba"),
+        ("random", "softplus"),
+        ("random", "symba"),
+    ]
+    assert all(r[2] == "2" for r in rows)
+    # The table's numbers are the runs' numbers: mean of the two seeds' goodness accuracy.
+    point = out / "runs" / "trainer.negatives=hard__model.loss=symba"
+    accs = [
+        json.loads((point / f"seed{s}" / "results.json").read_text())["test_accuracy_goodness"]
+        for s in (0, 1)
+    ]
+    row = next(r for r in rows if r[:2] == ["hard", "symba"])
+    assert row[3].startswith(f"{100 * sum(accs) / 2:.2f} ± ")
+    for png in ("accuracy.png", "curves.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+        assert f"]({png})" in (out / "results.md").read_text()
+
+
+def test_interrupted_sweep_resumes_without_repeating_finished_runs(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "sweep"
+    grid = sweep.parse_grid(None, [*TINY, "model.loss=symba,softplus"], 2)
+    specs = sweep.plan(grid, out)
+    real_run_one = sweep.run_one
+    started: list[Path] = []
+
+    def interrupted_on_third(spec: sweep.RunSpec) -> dict:
+        started.append(spec.directory)
+        if len(started) == 3:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the grid
+        return real_run_one(spec)
+
+    monkeypatch.setattr(sweep, "run_one", interrupted_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_grid(specs)
+    finished = {s.directory for s in specs if s.finished}
+    assert finished == set(started[:2])
+    stamps = {d: (d / "results.json").stat().st_mtime_ns for d in finished}
+
+    started.clear()
+    monkeypatch.setattr(sweep, "run_one", lambda spec: (started.append(spec.directory), real_run_one(spec)))
+    sweep.run_grid(specs)
+    assert set(started) == {s.directory for s in specs} - finished  # nothing finished ran again
+    assert {d: (d / "results.json").stat().st_mtime_ns for d in finished} == stamps
+    sweep.write_summary(out, plots=False)
+    _, *rows = _table_rows((out / "results.md").read_text())
+    assert len(rows) == 2 and all(r[1] == "2" for r in rows)
+
+
+def test_unfinished_ff_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    grid = sweep.parse_grid(None, TINY, 1)
+    (spec,) = sweep.plan(grid, tmp_path)
+    # A run killed after its first epoch: checkpoint written, no results.json.
+    short = sweep.RunSpec(spec.directory, None, [*spec.overrides, "trainer.epochs=1"], {}, spec.seed)
+    sweep.run_one(short)
+    (spec.directory / "results.json").unlink()
+    first_epoch = json.loads((spec.directory / "metrics.jsonl").read_text().splitlines()[0])
+    result = json.loads(json.dumps(sweep.run_one(spec)))
+    history = json.loads((spec.directory / "results.json").read_text())["history"]
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert history[0]["wall"] == first_epoch["wall"]  # epoch 1 was kept, not retrained
+    uninterrupted = sweep.RunSpec(tmp_path / "whole", None, spec.overrides, {}, spec.seed)
+    assert sweep.run_one(uninterrupted)["test_accuracy_goodness"] == result["test_accuracy_goodness"]
+
+
+def test_ff_plot_writes_curves_receptive_fields_and_histograms(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(run_dir)]) == 0
+    figures = json.loads(capsys.readouterr().out)["figures"]
+    names = sorted(Path(f).name for f in figures)
+    assert names == ["curves.png", "goodness_hist.png", "receptive_fields.png"]
+    for f in figures:
+        assert Path(f).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ff_plot_on_a_directory_without_checkpoint_says_so(tmp_path: Path, capsys) -> None:
+    assert main(["plot", str(tmp_path)]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_sweeps_sharing_a_directory_show_config_values_for_keys_they_left_alone(tmp_path: Path) -> None:
+    one = ["data.train_subset=100", "model.hidden=[16]", "trainer.epochs=1"]
+    sweep.run_grid(sweep.plan(sweep.parse_grid(None, [*one, "model.loss=symba,softplus"], 1), tmp_path))
+    sweep.run_grid(
+        sweep.plan(
+            sweep.parse_grid(None, [*one, "model.threshold=0.5,1.0", "model.loss=sigmoid_diff"], 1), tmp_path
+        )
+    )
+    sweep.write_summary(tmp_path, plots=False)
+    header, *rows = _table_rows((tmp_path / "results.md").read_text())
+    assert header[:2] == ["model.loss", "model.threshold"]
+    assert sorted((r[0], r[1]) for r in rows) == [
+        ("sigmoid_diff", "0.5"),
+        ("sigmoid_diff", "1.0"),
+        ("softplus", "2.0"),
+        ("symba", "2.0"),
+    ]  # 2.0 is the schema's default threshold, which the first sweep never set

@@ -1,0 +1,307 @@
+"""Unsupervised FF: negative images (hybrid, SCFF, user), the label-free trainer, and their errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from forwardforward import FFNetwork
+from forwardforward.build import build_network
+from forwardforward.config import ConfigError, load_config
+from forwardforward.data import ArrayDataset
+from forwardforward.image_negatives import (
+    IMAGE_NEGATIVES,
+    HybridNegatives,
+    NegativeSourceError,
+    SelfContrastivePairs,
+    UserNegatives,
+    hybrid_masks,
+)
+from forwardforward.unsupervised import UnsupervisedTrainer
+
+
+def smooth_images(n: int, seed: int, size: int = 8) -> torch.Tensor:
+    """``[n, 1, size, size]`` images of one or two Gaussian bumps: structure a hybrid breaks."""
+    g = torch.Generator().manual_seed(seed)
+    grid = torch.arange(size).float()
+    yy, xx = torch.meshgrid(grid, grid, indexing="ij")
+    centre = torch.rand(n, 2, generator=g) * (size - 3) + 1.5
+    d2 = (yy - centre[:, 0, None, None]) ** 2 + (xx - centre[:, 1, None, None]) ** 2
+    return torch.exp(-d2 / 4.0).unsqueeze(1)
+
+
+def unsup_net(dims: list[int], seed: int = 0) -> FFNetwork:
+    torch.manual_seed(seed)
+    return FFNetwork.mlp(dims, num_classes=None, labels=None, head=False, goodness="meansq", loss="symba")
+
+
+# ---------------------------------------------------------------------- hybrid masks
+def test_masks_are_binary_blobs_about_half_on() -> None:
+    m = hybrid_masks(64, 28, 28, blur_steps=6, generator=torch.Generator().manual_seed(0))
+    assert m.shape == (64, 1, 28, 28)
+    assert set(m.unique().tolist()) <= {0.0, 1.0}
+    # Neighbouring pixels agree far more often than independent bits (0.5).
+    agree_h = (m[..., 1:] == m[..., :-1]).float().mean()
+    agree_v = (m[..., 1:, :] == m[..., :-1, :]).float().mean()
+    assert agree_h > 0.85 and agree_v > 0.85
+    assert 0.3 < float(m.mean()) < 0.7
+    bits = hybrid_masks(64, 28, 28, blur_steps=0, generator=torch.Generator().manual_seed(0))
+    assert abs(float((bits[..., 1:] == bits[..., :-1]).float().mean()) - 0.5) < 0.02
+
+
+def test_more_blurring_gives_larger_blobs() -> None:
+    def agreement(steps: int) -> float:
+        m = hybrid_masks(64, 28, 28, blur_steps=steps, generator=torch.Generator().manual_seed(1))
+        return float((m[..., 1:] == m[..., :-1]).float().mean())
+
+    assert agreement(1) < agreement(4) < agreement(12)
+
+
+def test_masks_are_seeded() -> None:
+    a = hybrid_masks(8, 12, 12, generator=torch.Generator().manual_seed(3))
+    b = hybrid_masks(8, 12, 12, generator=torch.Generator().manual_seed(3))
+    c = hybrid_masks(8, 12, 12, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_hybrids_mix_two_different_images_and_both_contribute() -> None:
+    n = 32
+    x = torch.arange(1, n + 1).float().view(n, 1, 1, 1).expand(n, 1, 16, 16).contiguous()  # image i == i+1
+    neg = HybridNegatives(blur_steps=3)(x, torch.Generator().manual_seed(0))[1]
+    both = 0
+    for i in range(n):
+        values = set(neg[i].unique().tolist())
+        own = float(i + 1)
+        others = values - {own}
+        assert len(others) <= 1, "a hybrid takes its pixels from exactly two images"
+        assert values <= {own} | others
+        if own in values and others:
+            both += 1
+            assert others != {own}
+    assert both >= 0.9 * n  # a mask all 0 or all 1 is rare at this size
+
+
+def test_hybrid_partner_is_never_the_image_itself() -> None:
+    x = torch.arange(2).float().view(2, 1, 1, 1).expand(2, 1, 8, 8).contiguous()
+    for seed in range(5):
+        neg = HybridNegatives(blur_steps=1).negatives(x, torch.Generator().manual_seed(seed))
+        assert (neg[0] != 0).any() or (neg[1] != 1).any()
+        assert set(neg.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_hybrid_needs_images_and_two_of_them() -> None:
+    with pytest.raises(NegativeSourceError, match=r"images \[batch, channels, height, width\]"):
+        HybridNegatives().negatives(torch.rand(4, 64))
+    with pytest.raises(NegativeSourceError, match="at least 2"):
+        HybridNegatives().negatives(torch.rand(1, 1, 8, 8))
+
+
+def test_scff_positive_is_the_image_and_negative_the_mean_of_two_different_ones() -> None:
+    x = torch.arange(1, 9).float().view(8, 1, 1, 1).expand(8, 1, 4, 4).contiguous()
+    pos, neg = SelfContrastivePairs()(x, torch.Generator().manual_seed(0))
+    assert torch.equal(pos, x)
+    own = x[:, 0, 0, 0]
+    partner = 2 * neg[:, 0, 0, 0] - own
+    assert (partner != own).all()
+    assert sorted(partner.tolist()) == sorted(own.tolist())  # a permutation of the batch
+
+
+def test_registry_names() -> None:
+    assert {"hybrid", "scff", "user"} <= set(IMAGE_NEGATIVES.names())
+    with pytest.raises(KeyError, match="Did you mean 'hybrid'"):
+        IMAGE_NEGATIVES.get("hybird")
+
+
+# ---------------------------------------------------------------------- user negatives
+def test_user_iterator_that_runs_out_fails_clearly() -> None:
+    src = UserNegatives(iter([torch.rand(3, 1, 4, 4), torch.rand(2, 1, 4, 4)]))
+    x = torch.rand(4, 1, 4, 4)
+    assert src.negatives(x).shape == x.shape  # 3 + 1 of the next batch; 1 row carried over
+    with pytest.raises(NegativeSourceError, match=r"ran out after 5 negatives.*itertools.cycle"):
+        src.negatives(x)
+
+
+def test_user_source_of_the_wrong_shape_fails_clearly() -> None:
+    x = torch.rand(4, 1, 8, 8)
+    with pytest.raises(NegativeSourceError, match=r"per-sample shape \(1, 5, 5\).*\(1, 8, 8\)"):
+        UserNegatives(torch.rand(10, 1, 5, 5)).negatives(x)
+    with pytest.raises(NegativeSourceError, match="asked for 4 negatives and returned 3"):
+        UserNegatives(lambda n, g: torch.rand(3, 1, 8, 8)).negatives(x)
+    with pytest.raises(NegativeSourceError, match="yielded a str"):
+        UserNegatives(iter(["not a tensor"])).negatives(x)
+    with pytest.raises(NegativeSourceError, match="must be a tensor, a dataset"):
+        UserNegatives(42)
+
+
+def test_user_dataset_is_sampled_with_replacement_and_seeded() -> None:
+    pool = torch.rand(5, 1, 8, 8)
+    src = UserNegatives(ArrayDataset.from_tensors(pool, torch.zeros(5, dtype=torch.long), 2))
+    x = torch.zeros(16, 1, 8, 8)
+    a = src.negatives(x, torch.Generator().manual_seed(0))
+    b = src.negatives(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    assert all(any(torch.equal(row, p) for p in pool) for row in a)
+    for _ in range(5):  # never runs out
+        src.negatives(x)
+    flat = UserNegatives(torch.rand(5, 64)).negatives(x)  # flat rows of the right size are reshaped
+    assert flat.shape == x.shape
+
+
+def test_training_stops_with_the_message_when_the_user_source_runs_out() -> None:
+    x = smooth_images(32, 0)
+    data = ArrayDataset.from_tensors(x, torch.zeros(32, dtype=torch.long), 2)
+    net = unsup_net([64, 16])
+    batches = iter([torch.rand(8, 1, 8, 8) for _ in range(5)])  # 40 negatives: one epoch and a bit
+    trainer = UnsupervisedTrainer(net, "user", {"source": batches}, progress=False)
+    with pytest.raises(NegativeSourceError, match="ran out"):
+        trainer.fit(data, epochs=3, batch_size=8)
+
+
+# ---------------------------------------------------------------------- the trainer: no labels anywhere
+def test_config_builds_a_network_with_no_label_path() -> None:
+    cfg = load_config(None, ["model.labels=none", "trainer.negatives=hybrid", "model.hidden=[8,8]"])
+    net = build_network(cfg, 64, 10)
+    assert net.labels is None and net.head is None and net.num_classes is None
+    assert net.layers[0].block.in_features == 64  # nothing appended to the pixels
+
+
+def test_labels_never_reach_a_layer() -> None:
+    """Training with the true labels, shuffled labels or no labels gives bit-identical weights, and the
+    first layer only ever sees real images or negatives built from them."""
+    x = smooth_images(48, 1)
+    y = torch.arange(48) % 3
+    seen: list[torch.Tensor] = []
+    weights = []
+    for labels in (y, y.flip(0), torch.zeros_like(y)):
+        net = unsup_net([64, 16, 16])
+        if not weights:
+            net.layers[0].block.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach()))
+        trainer = UnsupervisedTrainer(net, "hybrid", {"blur_steps": 2}, progress=False, seed=3)
+        trainer.fit(ArrayDataset.from_tensors(x, labels, 3), epochs=2, batch_size=16)
+        weights.append([p.detach().clone() for p in net.parameters()])
+    for other in weights[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(weights[0], other))
+    flat = x.flatten(1)
+    for batch in seen:
+        assert batch.shape[1] == 64
+        pos = batch[: len(batch) // 2]
+        assert all((flat == row).all(1).any() for row in pos)
+
+
+def test_unsupervised_config_errors_name_the_key_to_change() -> None:
+    with pytest.raises(ConfigError, match=r"set model\.labels=none"):
+        load_config(None, ["trainer.negatives=hybrid"])
+    with pytest.raises(ConfigError, match="needs negative images"):
+        load_config(None, ["model.labels=none"])
+    with pytest.raises(ValueError, match="without a label embedding"):
+        UnsupervisedTrainer(FFNetwork.mlp([16, 8], num_classes=4, labels="append"), "hybrid")
+
+
+@pytest.mark.parametrize("source", ["hybrid", "scff"])
+def test_an_unsupervised_layer_learns_on_synthetic_images(source: str) -> None:
+    x = smooth_images(256, 2)
+    data = ArrayDataset.from_tensors(x, torch.zeros(256, dtype=torch.long), 2)
+    net = unsup_net([64, 32])
+    trainer = UnsupervisedTrainer(net, source, progress=False, lr=3e-3, seed=0)
+    history = trainer.fit(data, epochs=8, batch_size=32)
+    first, last = history[0], history[-1]
+    assert last["loss/0"] < 0.85 * first["loss/0"]
+    assert last["sep/0"] > first["sep/0"] + 0.02 and last["sep/0"] > 0.7
+
+
+def test_greedy_schedule_trains_each_layer_on_frozen_outputs() -> None:
+    x = smooth_images(128, 3)
+    data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)
+    net = unsup_net([64, 16, 16])
+    trainer = UnsupervisedTrainer(
+        net, "hybrid", {"blur_steps": 2}, progress=False, schedule="greedy", lr=3e-3
+    )
+    history = trainer.fit(data, epochs=4, batch_size=32)
+    assert [row["layer"] for row in history] == [0] * 4 + [1] * 4
+    assert history[3]["loss/0"] < history[0]["loss/0"]
+    assert history[7]["loss/1"] < history[4]["loss/1"]
+
+
+def test_centered_normaliser_removes_the_common_component() -> None:
+    from forwardforward.normalize import NORMALIZE
+
+    h = torch.relu(torch.randn(6, 50)) + 3.0  # non-negative activity with a large shared offset
+    out = NORMALIZE.build("centered")(h)
+    assert torch.allclose(out.mean(1), torch.zeros(6), atol=1e-5)
+    assert torch.allclose(out.pow(2).mean(1), torch.ones(6), atol=1e-4)
+    assert torch.allclose(NORMALIZE.build("centered")(h + 10.0), out, atol=1e-4)  # the offset is gone
+
+
+def test_config_user_noise_source_trains_from_the_command_line(tmp_path, capsys) -> None:
+    import json
+
+    from forwardforward.cli import main
+
+    rc = main(
+        [
+            "train",
+            "model.labels=none",
+            "trainer.negatives=user",
+            "unsup.user_source=noise",
+            "model.hidden=[16]",
+            "trainer.epochs=1",
+            "probe.epochs=2",
+            "trainer.progress=false",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["negatives"] == "user" and 0.0 <= result["test_accuracy_probe"] <= 1.0
+    rc = main(
+        [
+            "train",
+            "model.labels=none",
+            "trainer.negatives=user",
+            "unsup.user_source=digits",
+            "data.name=digits",
+            "model.hidden=[16]",
+            "trainer.epochs=1",
+            "trainer.progress=false",
+            "data.train_subset=64",
+            "probe.epochs=1",
+            "--out",
+            str(tmp_path / "run2"),
+        ]
+    )
+    assert rc == 0  # another dataset's images as bad data (here the same shape)
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "train",
+                "model.labels=none",
+                "trainer.negatives=user",
+                "unsup.user_source=nosuchset",
+                "model.hidden=[16]",
+                "trainer.epochs=1",
+                "trainer.progress=false",
+                "--out",
+                str(tmp_path / "run3"),
+            ]
+        )
+        == 2
+    )
+    assert "unsup.user_source='nosuchset'" in capsys.readouterr().err
+
+
+def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path) -> None:
+    x = smooth_images(64, 4)
+    data = ArrayDataset.from_tensors(x, torch.zeros(64, dtype=torch.long), 2)
+
+    def run(epochs: int, out, resume=None) -> list[torch.Tensor]:
+        net = unsup_net([64, 16])
+        trainer = UnsupervisedTrainer(net, "hybrid", {"blur_steps": 2}, progress=False, seed=5, out_dir=out)
+        trainer.fit(data, epochs=epochs, batch_size=16, resume=resume)
+        return [p.detach().clone() for p in net.parameters()]
+
+    straight = run(2, None)
+    run(1, tmp_path / "a")
+    resumed = run(2, tmp_path / "b", resume=tmp_path / "a" / "checkpoint.pt")
+    assert all(torch.equal(a, b) for a, b in zip(straight, resumed))
