@@ -12,6 +12,7 @@ from forwardforward.cli import main
 from forwardforward.config import ConfigError
 
 # Tiny runs: 300 digits, one small hidden layer pair, one epoch each (~0.2 s a run).
+RESULTS = "results.json"
 TINY = ["data.train_subset=300", "model.hidden=[32,32]", "trainer.epochs=2", "trainer.batch_size=50"]
 
 
@@ -180,3 +181,48 @@ def test_sweeps_sharing_a_directory_show_config_values_for_keys_they_left_alone(
         ("softplus", "2.0"),
         ("symba", "2.0"),
     ]  # 2.0 is the schema's default threshold, which the first sweep never set
+
+
+def test_parallel_runs_equal_serial_runs(tmp_path: Path) -> None:
+    """``--jobs 2`` runs in spawned processes; seeded runs must give the serial numbers exactly."""
+    grid = sweep.parse_grid(None, [*TINY, "trainer.threads=1", "model.loss=symba,softplus"], 1)
+    results = {}
+    for jobs in (1, 2):
+        specs = sweep.plan(grid, tmp_path / f"jobs{jobs}")
+        sweep.run_grid(specs, jobs=jobs)
+        root = tmp_path / f"jobs{jobs}"
+        results[jobs] = {
+            s.directory.relative_to(root): json.loads((s.directory / RESULTS).read_text()) for s in specs
+        }
+    assert len(results[2]) == 2
+    for key, serial in results[1].items():
+        parallel = results[2][key]
+        assert parallel["test_accuracy_goodness"] == serial["test_accuracy_goodness"]
+        assert parallel["layer_accuracy"] == serial["layer_accuracy"]
+
+
+def test_sigterm_stops_the_workers_and_leaves_runs_unfinished(tmp_path: Path) -> None:
+    """Killing ``ff sweep --jobs 2`` must not leave workers finishing runs behind the user's back."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "sweep"
+    slow = ["data.train_subset=1000", "model.hidden=[256,256]", "trainer.epochs=200", "trainer.threads=1"]
+    cmd = [sys.executable, "-m", "forwardforward.cli", "sweep", *slow, "model.loss=symba,softplus"]
+    proc = subprocess.Popen([*cmd, "--jobs", "2", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("runs/*/seed0/metrics.csv"))) < 2:  # both workers are training
+            err = "" if proc.poll() is None or proc.stderr is None else proc.stderr.read()
+            assert proc.poll() is None and time.monotonic() < deadline, err
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) != 0
+    finally:
+        proc.kill()
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/*")}
+    time.sleep(2.0)  # a surviving worker would keep writing its metrics and checkpoints
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/*")} == stamps
+    assert not list(out.glob("runs/*/seed0/results.json"))

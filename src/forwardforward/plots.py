@@ -1,6 +1,6 @@
 """Figures for sweeps and single runs (matplotlib, the optional ``viz`` extra).
 
-* :func:`plot_sweep`: accuracy per setting (mean ± std over seeds) and learning curves (test error against
+* :func:`plot_sweep`: accuracy per setting (mean ± std over seeds) and learning curves (held-out error against
   epochs and against training wall time), as in the poster's "backpropagation vs Forward-Forward" panel.
 * :func:`plot_run`: one run directory's learning curves, the first layer's receptive fields (the poster's
   Figure 5: do the units learn stroke- or part-like features?) and per-layer histograms of positive vs
@@ -86,7 +86,7 @@ def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
         by_wall.plot(wall, err, marker=".", label=label)
     for ax, xlabel in ((by_epoch, "epoch"), (by_wall, "training wall time (s)")):
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("test error (%)")
+        ax.set_ylabel("held-out error (%)")  # the validation split when the run has one, else test
         ax.grid(alpha=0.3)
     by_epoch.legend(fontsize=7)
     paths.append(_save(fig, out / "curves.png"))

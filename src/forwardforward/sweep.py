@@ -21,8 +21,10 @@ import itertools
 import json
 import math
 import re
+import signal
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -221,12 +223,30 @@ def run_grid(specs: Sequence[RunSpec], jobs: int = 1, log: Any = sys.stderr) -> 
             print(f"sweep: [{i}/{len(todo)}] {spec.directory} ({time.perf_counter() - t0:.1f} s)", file=log)
         return
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_run_in_worker, s) for s in todo]
-        for i, fut in enumerate(as_completed(futures), 1):
-            print(f"sweep: [{i}/{len(todo)}] {fut.result()}", file=log)
+    # A Pool (not a ProcessPoolExecutor) because it can be terminated: on Ctrl-C or SIGTERM the workers are
+    # stopped at once instead of finishing their runs behind the user's back. Unfinished runs resume later.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if _in_main_thread() else None
+    pool = mp.get_context("spawn").Pool(jobs, maxtasksperchild=1)
+    try:
+        for i, directory in enumerate(pool.imap_unordered(_run_in_worker, todo), 1):
+            print(f"sweep: [{i}/{len(todo)}] {directory}", file=log)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 # ----------------------------------------------------------------------------- the summary
