@@ -27,6 +27,10 @@ sweep "${QUICK[@]}" "${HALF[@]}" trainer.negatives=hard,random "${RUN[@]}" --out
 sweep "${QUICK[@]}" "${HALF[@]}" trainer.optimizer=adam,rmsprop "${RUN[@]}" --out "$OUT/3-optimizers"
 sweep "${QUICK[@]}" "${HALF[@]}" trainer.optimizer=sgd trainer.lr=0.01,0.1 trainer.momentum=0.0,0.9 "${RUN[@]}" \
   --out "$OUT/3-optimizers"
+# ... and SGD at rate 1: mean-of-squares goodness divides every gradient by the width, which Adam and RMSprop
+# undo and SGD does not
+sweep "${QUICK[@]}" "${HALF[@]}" trainer.optimizer=sgd trainer.lr=1.0 trainer.momentum=0.0,0.9 "${RUN[@]}" \
+  --out "$OUT/3-optimizers"
 # 4. activations: ReLU vs bounded (sigmoid, tanh, hard-tanh) and others
 sweep "${QUICK[@]}" "${HALF[@]}" model.activation=relu,gelu,leaky_relu,softplus,sigmoid,tanh,hardtanh "${RUN[@]}" \
   --out "$OUT/4-activations"
@@ -34,12 +38,16 @@ sweep "${QUICK[@]}" "${HALF[@]}" model.activation=relu,gelu,leaky_relu,softplus,
 #    threshold 2 too, where negatives start outside the logarithm's domain)
 sweep "${QUICK[@]}" "${HALF[@]}" model.loss=symba,softplus,sigmoid_diff model.threshold=0.5 "${RUN[@]}" --out "$OUT/5-losses"
 sweep "${QUICK[@]}" "${HALF[@]}" model.loss=log_margin model.threshold=0.5,2.0 "${RUN[@]}" --out "$OUT/5-losses"
+# ... and the two threshold losses at thresholds 1 and 2 (0.5 is low for them: see claim 7)
+sweep "${QUICK[@]}" "${HALF[@]}" model.loss=softplus,sigmoid_diff model.threshold=1.0,2.0 "${RUN[@]}" --out "$OUT/5-losses"
 # 6. goodness: sum vs mean of squares, L1, L2, L3, L4 norms
 sweep "${QUICK[@]}" "${HALF[@]}" model.goodness=meansq,sumsq,l1,l2 "${RUN[@]}" --out "$OUT/6-goodness"
 sweep "${QUICK[@]}" "${HALF[@]}" model.goodness=lp model.p=3.0,4.0 "${RUN[@]}" --out "$OUT/6-goodness"
+# sum of squares with SymBa's alpha divided by the width (4 / 500): the same loss as mean of squares at alpha 4
+sweep "${QUICK[@]}" "${HALF[@]}" model.goodness=sumsq model.alpha=0.008 "${RUN[@]}" --out "$OUT/6-goodness"
 # 7. schedule, peer normalisation, threshold, label strength
 sweep "${QUICK[@]}" "${HALF[@]}" trainer.schedule=all,greedy "${RUN[@]}" --out "$OUT/7-schedule"
-sweep "${QUICK[@]}" "${HALF[@]}" model.peer_norm=0.0,0.03 "${RUN[@]}" --out "$OUT/7-peer-norm"
+sweep "${QUICK[@]}" "${HALF[@]}" model.peer_norm=0.0,0.001,0.003,0.03 "${RUN[@]}" --out "$OUT/7-peer-norm"
 sweep "${QUICK[@]}" "${HALF[@]}" model.loss=softplus model.threshold=0.25,0.5,1.0,2.0 "${RUN[@]}" --out "$OUT/7-threshold"
 sweep "${QUICK[@]}" "${HALF[@]}" model.label_strength=1.0,2.0,5.0,10.0 "${RUN[@]}" --out "$OUT/7-label-strength"
 # 8. what each layer knows: three hidden layers, per-layer accuracy and all layers vs all but the first

@@ -157,6 +157,13 @@ def test_ff_plot_writes_curves_receptive_fields_and_histograms(tmp_path: Path, c
     assert names == ["curves.png", "goodness_hist.png", "receptive_fields.png"]
     for f in figures:
         assert Path(f).read_bytes()[:4] == b"\x89PNG"
+    # The receptive fields are one pixel-exact mosaic: 32 units of 8x8 digits in a 6x6 grid with 2-pixel
+    # gaps, zoomed 2x, each unit's own weights (not a blank or uniform image).
+    from PIL import Image
+
+    image = Image.open(run_dir / "receptive_fields.png")
+    assert image.size == (2 * (6 * 10 - 2),) * 2
+    assert len(image.convert("RGB").getcolors(maxcolors=10_000) or []) > 20
 
 
 def test_ff_plot_on_a_directory_without_checkpoint_says_so(tmp_path: Path, capsys) -> None:
@@ -226,3 +233,15 @@ def test_sigterm_stops_the_workers_and_leaves_runs_unfinished(tmp_path: Path) ->
     time.sleep(2.0)  # a surviving worker would keep writing its metrics and checkpoints
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/*")} == stamps
     assert not list(out.glob("runs/*/seed0/results.json"))
+
+
+def test_table_rows_follow_numeric_order() -> None:
+    def run(value: str, seed: int) -> sweep.FinishedRun:
+        setting = {"model.label_strength": value}
+        return sweep.FinishedRun(Path(value), setting, seed, "ff", {}, setting)
+
+    runs = [run(v, s) for v in ("1.0", "10.0", "2.0", "5.0") for s in (0, 1)]
+    keys, groups = sweep.group_runs(runs)
+    assert keys == ["model.label_strength"]
+    assert [g.settings["model.label_strength"] for g in groups] == ["1.0", "2.0", "5.0", "10.0"]
+    assert all(len(g.runs) == 2 for g in groups)

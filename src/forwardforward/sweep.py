@@ -346,7 +346,16 @@ def group_runs(runs: Sequence[FinishedRun]) -> tuple[list[str], list[Group]]:
         for k in varying:
             if k not in g.settings and g.runs[0].method == "ff":
                 g.settings = {**g.settings, k: g.runs[0].value(k)}
-    return varying, list(groups.values())
+    ordered = sorted(groups.values(), key=lambda g: [_sort_key(g.settings.get(k, "-")) for k in varying])
+    return varying, ordered
+
+
+def _sort_key(value: str) -> tuple[int, float, str]:
+    """Numbers in numeric order (2.0 before 10.0), then everything else alphabetically."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
 
 
 def results_table(runs: Sequence[FinishedRun]) -> str:
