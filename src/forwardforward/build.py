@@ -99,6 +99,29 @@ def _threshold(value: Any) -> float | str:
     return value if value == "width" else float(value)
 
 
+def layer_pieces(m: DictConfig) -> dict[str, Any]:
+    """The per-layer pieces every FF model kind takes from ``model``: activation, loss, normaliser."""
+    return {
+        "activation": m.activation,
+        "loss": m.loss,
+        "loss_kwargs": {"threshold": _threshold(m.threshold), "alpha": m.alpha, "temperature": m.temperature},
+        "normalize": m.normalize,
+        "peer_norm": m.peer_norm,
+    }
+
+
+def layer_kwargs(m: DictConfig) -> dict[str, Any]:
+    """:func:`layer_pieces` plus goodness and the scoring/head layers, as the MLP-like builders take them."""
+    return {
+        **layer_pieces(m),
+        "goodness": m.goodness,
+        "goodness_kwargs": {"p": m.p},
+        "score_layers": list(m.score_layers) if m.score_layers is not None else None,
+        "head_layers": list(m.head_layers) if m.head_layers is not None else None,
+        "head": m.head,
+    }
+
+
 def build_network(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwargs: Any) -> FFNetwork:
     """The FF MLP a config describes, seeded by ``trainer.seed`` so every run starts the same.
 
@@ -119,16 +142,7 @@ def build_network(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwarg
         labels=None if unsupervised else m.labels,
         label_strength=m.label_strength,
         bias=m.bias,
-        score_layers=list(m.score_layers) if m.score_layers is not None else None,
-        head_layers=list(m.head_layers) if m.head_layers is not None else None,
-        head=m.head,
-        activation=m.activation,
-        goodness=m.goodness,
-        goodness_kwargs={"p": m.p},
-        loss=m.loss,
-        loss_kwargs={"threshold": _threshold(m.threshold), "alpha": m.alpha, "temperature": m.temperature},
-        normalize=m.normalize,
-        peer_norm=m.peer_norm,
+        **layer_kwargs(m),
         **mlp_kwargs,
     )
     return make_analog(net, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)  # type: ignore[return-value]
@@ -155,16 +169,7 @@ def _build_recurrent(cfg: DictConfig, input_dim: int, num_classes: int) -> FFNet
         score_from=r.score_from,
         score_to=r.score_to,
         train_from=r.train_from,
-        score_layers=list(m.score_layers) if m.score_layers is not None else None,
-        head_layers=list(m.head_layers) if m.head_layers is not None else None,
-        head=m.head,
-        activation=m.activation,
-        goodness=m.goodness,
-        goodness_kwargs={"p": m.p},
-        loss=m.loss,
-        loss_kwargs={"threshold": _threshold(m.threshold), "alpha": m.alpha, "temperature": m.temperature},
-        normalize=m.normalize,
-        peer_norm=m.peer_norm,
+        **layer_kwargs(m),
     )
 
 
@@ -276,16 +281,25 @@ def train_backprop_twin(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
     and simulated analog chip as the FF run, so a comparison differs in the learning rule alone.
     """
     from .analog import make_analog
-    from .baselines import BackpropMLP, train_backprop
+    from .baselines import BackpropMLP
 
     if cfg.model.get("kind", "mlp") == "cnn":
         from .cnn_build import train_backprop_cnn
 
         return train_backprop_cnn(cfg, splits)
-    t, m = cfg.trainer, cfg.model
-    torch.manual_seed(t.seed)
+    m = cfg.model
+    torch.manual_seed(cfg.trainer.seed)
     model = BackpropMLP([splits.train.input_dim, *m.hidden], splits.train.num_classes, m.activation, m.bias)
     make_analog(model, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)  # no-op when all are off
+    return train_twin_model(cfg, model, splits)
+
+
+def train_twin_model(cfg: DictConfig, model: Any, splits: Any, augment: Any = None) -> list[dict[str, float]]:
+    """Train a backprop model end to end with the FF run's optimiser, schedule, batch, epochs and seed
+    (the model is built, and seeded, by the caller)."""
+    from .baselines import train_backprop
+
+    t = cfg.trainer
     return train_backprop(
         model,
         splits.train,
@@ -299,4 +313,5 @@ def train_backprop_twin(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
         seed=t.seed,
         device=t.device,
         cooldown_start=t.cooldown_start,
+        augment=augment,
     )

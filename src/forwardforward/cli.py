@@ -83,9 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
+def _restore(args: argparse.Namespace) -> tuple[dict, Any, Any, Any]:
+    """A checkpoint's network rebuilt from its recorded config (with the command's overrides) and its data."""
     from .build import build_network
     from .checkpoint import load_checkpoint
     from .config import apply_overrides, from_dict
@@ -96,6 +95,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     splits = _load_data(cfg)
     net = build_network(cfg, splits.test.input_dim, splits.test.num_classes)
     net.load_state_dict(ckpt["model"])
+    return ckpt, cfg, splits, net
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    ckpt, cfg, splits, net = _restore(args)
     if cfg.model.labels == "none":
         raise ValueError(
             f"{args.checkpoint} is an unsupervised network (no labels to score); "
@@ -109,17 +115,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     """Linear probe on a checkpoint's frozen features (supervised or unsupervised): test accuracy."""
-    from .build import build_network
-    from .checkpoint import load_checkpoint
-    from .config import apply_overrides, from_dict
     from .unsupervised import probe_from_config
 
-    _, overrides = _split_args(args.items)
-    ckpt = load_checkpoint(args.checkpoint)
-    cfg = apply_overrides(from_dict(ckpt["config"]), overrides)
-    splits = _load_data(cfg)
-    net = build_network(cfg, splits.test.input_dim, splits.test.num_classes)
-    net.load_state_dict(ckpt["model"])
+    ckpt, cfg, splits, net = _restore(args)
     res = probe_from_config(cfg, net, splits, layers=args.layers, raw=True if args.raw else None)
     print(json.dumps({"checkpoint": str(args.checkpoint), "epoch": ckpt["epoch"], **res}))
     return 0

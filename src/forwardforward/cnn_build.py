@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from .augment import build_augment
+from .build import layer_pieces
 from .competition import ChannelGroupGoodness
 from .conv import BackpropCNN, ConvSpec, conv_layer
 from .goodness import GOODNESS
@@ -62,13 +63,7 @@ def build_cnn(
     specs = conv_specs(cfg)
     emb = _label_embedding(cfg, num_classes, shape)  # type: ignore[arg-type]
     in_shape = emb.output_shape(input_dim) if hasattr(emb, "output_shape") else shape  # type: ignore[union-attr]
-    common: dict[str, Any] = {
-        "activation": m.activation,
-        "loss": m.loss,
-        "loss_kwargs": {"threshold": _threshold(m.threshold), "alpha": m.alpha, "temperature": m.temperature},
-        "normalize": m.normalize,
-        "peer_norm": m.peer_norm,
-    }
+    common = layer_pieces(m)
     layers = []
     for i, spec in enumerate(specs):
         if m.labels == "channels":
@@ -96,10 +91,6 @@ def build_cnn(
     )
 
 
-def _threshold(value: Any) -> float | str:
-    return value if value == "width" else float(value)
-
-
 def augmentation(cfg: DictConfig) -> nn.Module | None:
     """The config's training augmentation (``trainer.augment``), or ``None``."""
     return build_augment(cfg.trainer.augment, cfg.trainer.augment_shift)
@@ -108,25 +99,10 @@ def augmentation(cfg: DictConfig) -> nn.Module | None:
 def train_backprop_cnn(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
     """The backprop twin of a config's FF CNN: same conv blocks, activation, optimiser, lr schedule, batch
     size, epochs, seed and augmentation; a linear softmax layer on the last block; no label input."""
-    from .baselines import train_backprop
-    from .build import optimizer_kwargs
+    from .build import train_twin_model
 
-    t, m = cfg.trainer, cfg.model
-    torch.manual_seed(t.seed)
+    torch.manual_seed(cfg.trainer.seed)
     shape = data_shape(cfg, splits.train.input_dim)
+    m = cfg.model
     model = BackpropCNN(shape, conv_specs(cfg), splits.train.num_classes, m.activation, m.bias)
-    return train_backprop(
-        model,
-        splits.train,
-        t.epochs,
-        t.batch_size,
-        t.optimizer,
-        t.lr,
-        t.weight_decay,
-        optimizer_kwargs(cfg),
-        eval_data=splits.test,
-        seed=t.seed,
-        device=t.device,
-        cooldown_start=t.cooldown_start,
-        augment=augmentation(cfg),
-    )
+    return train_twin_model(cfg, model, splits, augment=augmentation(cfg))
