@@ -31,9 +31,14 @@ sweep "${QUICK[@]}" "${HALF[@]}" trainer.optimizer=sgd trainer.lr=0.01,0.1 train
 # undo and SGD does not
 sweep "${QUICK[@]}" "${HALF[@]}" trainer.optimizer=sgd trainer.lr=1.0 trainer.momentum=0.0,0.9 "${RUN[@]}" \
   --out "$OUT/3-optimizers"
-# 4. activations: ReLU vs bounded (sigmoid, tanh, hard-tanh) and others
-sweep "${QUICK[@]}" "${HALF[@]}" model.activation=relu,gelu,leaky_relu,softplus,sigmoid,tanh,hardtanh "${RUN[@]}" \
-  --out "$OUT/4-activations"
+# ... and the backprop twin with each optimiser setting (a diverging setting is a row, not a crash)
+sweep "${QUICK[@]}" "${HALF[@]}" method=backprop trainer.optimizer=adam,rmsprop "${RUN[@]}" --out "$OUT/3-optimizers"
+sweep "${QUICK[@]}" "${HALF[@]}" method=backprop trainer.optimizer=sgd trainer.lr=0.01,0.1,1.0 trainer.momentum=0.0,0.9 \
+  "${RUN[@]}" --out "$OUT/3-optimizers"
+# 4. activations: ReLU vs bounded (sigmoid, tanh, hard-tanh) and others; FF and the backprop twin
+ACTS=model.activation=relu,gelu,leaky_relu,softplus,sigmoid,tanh,hardtanh
+sweep "${QUICK[@]}" "${HALF[@]}" "$ACTS" "${RUN[@]}" --out "$OUT/4-activations"
+sweep "${QUICK[@]}" "${HALF[@]}" method=backprop "$ACTS" "${RUN[@]}" --out "$OUT/4-activations"
 # 5. losses: SymBa, logistic (softplus), sigmoid difference, log-margin (threshold 0.5: its safe domain;
 #    threshold 2 too, where negatives start outside the logarithm's domain)
 sweep "${QUICK[@]}" "${HALF[@]}" model.loss=symba,softplus,sigmoid_diff model.threshold=0.5 "${RUN[@]}" --out "$OUT/5-losses"

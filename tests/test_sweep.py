@@ -190,6 +190,30 @@ def test_sweeps_sharing_a_directory_show_config_values_for_keys_they_left_alone(
     ]  # 2.0 is the schema's default threshold, which the first sweep never set
 
 
+def test_backprop_rows_show_their_own_settings_but_not_ff_only_ones(tmp_path: Path) -> None:
+    one = ["data.train_subset=100", "model.hidden=[16]", "trainer.epochs=1"]
+    sweep.run_grid(
+        sweep.plan(
+            sweep.parse_grid(None, [*one, "trainer.lr=0.001,0.01", "model.loss=softplus"], 1), tmp_path
+        )
+    )
+    sweep.run_grid(
+        sweep.plan(sweep.parse_grid(None, [*one, "method=backprop", "trainer.optimizer=sgd"], 1), tmp_path)
+    )
+    sweep.write_summary(tmp_path, plots=False)
+    header, *rows = _table_rows((tmp_path / "results.md").read_text())
+    table = {
+        r[header.index("method")]: dict(zip(header, r))
+        for r in rows
+        if r[header.index("method")] == "backprop"
+    }
+    twin = table["backprop"]
+    assert twin["trainer.optimizer"] == "sgd" and twin["trainer.lr"] != "-"  # the lr it trained with
+    assert twin["model.loss"] == "-"  # an FF-only key: a backprop run has no loss to show
+    ff_rows = [dict(zip(header, r)) for r in rows if r[header.index("method")] == "ff"]
+    assert sorted(r["trainer.lr"] for r in ff_rows) == ["0.001", "0.01"]
+
+
 def test_parallel_runs_equal_serial_runs(tmp_path: Path) -> None:
     """``--jobs 2`` runs in spawned processes; seeded runs must give the serial numbers exactly."""
     grid = sweep.parse_grid(None, [*TINY, "trainer.threads=1", "model.loss=symba,softplus"], 1)
@@ -245,3 +269,23 @@ def test_table_rows_follow_numeric_order() -> None:
     assert keys == ["model.label_strength"]
     assert [g.settings["model.label_strength"] for g in groups] == ["1.0", "2.0", "5.0", "10.0"]
     assert all(len(g.runs) == 2 for g in groups)
+
+
+def test_a_diverging_setting_is_a_row_not_a_crash(tmp_path: Path) -> None:
+    """A learning rate that blows the loss up must not stop the grid: the run is recorded as diverged,
+    the other settings run, the table says which diverged, and a rerun does not retry it."""
+    out = tmp_path / "sweep"
+    grid = sweep.parse_grid(
+        None, [*TINY, "method=backprop", "trainer.optimizer=sgd", "trainer.lr=0.1,1e9"], 1
+    )
+    specs = sweep.plan(grid, out)
+    sweep.run_grid(specs)
+    results = {s.point["trainer.lr"]: json.loads((s.directory / RESULTS).read_text()) for s in specs}
+    assert "diverged" not in results["0.1"] and 0.0 <= results["0.1"]["test_accuracy"] <= 1.0
+    assert "lower the lr" in results["1e9"]["diverged"]
+    assert all(s.finished for s in specs)  # nothing left for a rerun to repeat
+    sweep.write_summary(out)
+    _, *rows = _table_rows((out / "results.md").read_text())
+    assert [r[0] for r in rows] == ["0.1", "1e9"]
+    assert rows[1][2] == "diverged (1/1)" and not rows[0][2].startswith("diverged")
+    assert (out / "accuracy.png").exists() and (out / "curves.png").exists()

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .activations import build_activation
-from .train import build_optimizer, cooldown_factor
+from .train import NonFiniteLossError, build_optimizer, cooldown_factor
 
 
 class BackpropMLP(nn.Sequential):
@@ -98,7 +98,7 @@ def train_backprop(
                 x = augment(x, gen)
             loss = F.cross_entropy(model(x), train.y[idx].to(device))
             if not torch.isfinite(loss):
-                raise RuntimeError(f"backprop loss became {loss.item()} at epoch {epoch}; lower the lr")
+                raise NonFiniteLossError(f"backprop loss became {loss.item()} at epoch {epoch}; lower the lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -68,7 +68,7 @@ def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
                 stds.append(statistics.stdev(vals) if len(vals) > 1 else 0.0)
                 pos.append(i + (offset - 0.5) * 0.35)
         ax.bar(pos, means, width=0.35, yerr=stds, capsize=3, label=name)
-    finite = [100 * primary_accuracy(r.result) for r in runs]
+    finite = [100 * a for a in (primary_accuracy(r.result) for r in runs) if a is not None] or [0.0, 100.0]
     ax.set_ylim(max(0.0, min(finite) - 10), min(100.0, max(finite) + 3))
     ax.set_xticks(list(xs), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
@@ -77,8 +77,8 @@ def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
 
     fig, (by_epoch, by_wall) = plt.subplots(1, 2, figsize=(9, 3.6))
     for label, g in zip(labels, groups):
-        histories = [r.result.get("history") or [] for r in g.runs]
-        if not all(histories) or "eval/accuracy" not in histories[0][0]:
+        histories = [r.result.get("history") or [] for r in g.runs if "diverged" not in r.result]
+        if not histories or not all(histories) or "eval/accuracy" not in histories[0][0]:
             continue
         acc, wall = _mean_curve(histories, "eval/accuracy")
         err = [100 * (1 - a) for a in acc]

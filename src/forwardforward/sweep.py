@@ -176,6 +176,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 
     from .build import fit_from_config, load_data, train_backprop_twin
     from .config import to_dict
+    from .train import NonFiniteLossError
 
     cfg = load_config(spec.config, spec.overrides)
     if cfg.trainer.threads is not None:
@@ -190,11 +191,23 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         "resolved": to_dict(cfg),
     }
     write_text_atomic(spec.directory / RUN_FILE, json.dumps(record, indent=2))
-    if spec.method == "ff":
-        resume = (spec.directory / "checkpoint.pt").exists()
-        return fit_from_config(cfg, spec.directory, resume=resume)
     t0 = time.perf_counter()
-    history = train_backprop_twin(cfg, load_data(cfg))
+    try:
+        if spec.method == "ff":
+            resume = (spec.directory / "checkpoint.pt").exists()
+            return fit_from_config(cfg, spec.directory, resume=resume)
+        history = train_backprop_twin(cfg, load_data(cfg))
+    except NonFiniteLossError as err:
+        # A setting that blows up is a result, not a crash: the grid goes on, and the table says so. The run
+        # counts as finished (it would diverge again: runs are deterministic given their seed).
+        result = {
+            "dataset": cfg.data.name,
+            "diverged": str(err),
+            "epochs": cfg.trainer.epochs,
+            "train_seconds": round(time.perf_counter() - t0, 2),
+        }
+        write_text_atomic(spec.directory / RESULTS_FILE, json.dumps(result, indent=2))
+        return result
     result = {
         "dataset": cfg.data.name,
         "test_accuracy": history[-1]["eval/accuracy"],
@@ -266,6 +279,8 @@ class FinishedRun:
         """The run's value for ``key``: as overridden, else as its config resolved it."""
         if key in self.settings:
             return self.settings[key]
+        if key == "method":
+            return self.method
         node: Any = self.resolved
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -301,9 +316,10 @@ def collect(out: Path) -> list[FinishedRun]:
     return runs
 
 
-def primary_accuracy(result: dict[str, Any]) -> float:
-    """FF's own prediction (goodness) for FF runs; test accuracy for the backprop twin."""
-    return result.get("test_accuracy_goodness", result.get("test_accuracy"))  # type: ignore[return-value]
+def primary_accuracy(result: dict[str, Any]) -> float | None:
+    """FF's own prediction (goodness) for FF runs; test accuracy for the backprop twin; ``None`` for a run
+    whose loss diverged."""
+    return result.get("test_accuracy_goodness", result.get("test_accuracy"))
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -328,8 +344,11 @@ class Group:
     runs: list[FinishedRun]
 
     def label(self, keys: Sequence[str]) -> str:
+        """A short name for plots: ``backprop: lr=0.1, momentum=0.9`` (the method only when it varies)."""
         shown = [f"{k.split('.')[-1]}={self.settings[k]}" for k in keys if k in self.settings]
-        return ", ".join(shown) or "base"
+        method = self.settings.get("method") if "method" in keys else None
+        text = ", ".join(s for s in shown if not s.startswith("method=")) or "base"
+        return f"{method}: {text}" if method else text
 
 
 def group_runs(runs: Sequence[FinishedRun]) -> tuple[list[str], list[Group]]:
@@ -344,7 +363,7 @@ def group_runs(runs: Sequence[FinishedRun]) -> tuple[list[str], list[Group]]:
     varying = [k for k in all_keys if len({g.settings.get(k, "-") for g in groups.values()}) > 1]
     for g in groups.values():  # a key one sweep set and another left at its config value: show that value
         for k in varying:
-            if k not in g.settings and g.runs[0].method == "ff":
+            if k not in g.settings and (g.runs[0].method == "ff" or _twin_relevant(k)):
                 g.settings = {**g.settings, k: g.runs[0].value(k)}
     ordered = sorted(groups.values(), key=lambda g: [_sort_key(g.settings.get(k, "-")) for k in varying])
     return varying, ordered
@@ -378,10 +397,16 @@ def results_table(runs: Sequence[FinishedRun]) -> str:
             " / ".join(f"{100 * statistics.fmean(col):.1f}" for col in zip(*layers)) if layers else "-"
         )
         seconds = _mean_std([r.get("train_wall_total") or r["train_seconds"] for r in res])[0]
+        diverged = sum("diverged" in r for r in res)
+        accuracy = _pct([primary_accuracy(r) for r in res])
+        if diverged:
+            accuracy = f"diverged ({diverged}/{len(res)})" + (
+                "" if accuracy == "-" else f"; others {accuracy}"
+            )
         row = [
             *(g.settings.get(k, "-") for k in keys),
             str(len(res)),
-            _pct([primary_accuracy(r) for r in res]),
+            accuracy,
             _pct([r.get("test_accuracy_head") for r in res]),
             _pct([r.get("test_accuracy_all_layers") for r in res]),
             per_layer,
@@ -403,7 +428,8 @@ def write_summary(out: Path, command: str | None = None, plots: bool = True) -> 
         "Test accuracy in percent, mean ± standard deviation over seeds. FF runs report FF's own "
         "prediction (goodness summed over all layers but the first), the linear head, the goodness of every "
         "layer, and each layer's goodness alone; backprop twins report their test accuracy. "
-        '"train s" is training wall time (evaluation excluded).\n\n'
+        '"train s" is training wall time (evaluation excluded). A run whose loss became NaN or infinite '
+        'is counted as "diverged" (its `results.json` holds the message).\n\n'
     )
     text += results_table(runs)
     if plots:
