@@ -170,7 +170,7 @@ def test_log_margin_loss_oracle_and_safe_domain() -> None:
     far_neg = torch.tensor([-10.0], requires_grad=True)
     value = loss(far_pos, far_neg)
     value.backward()
-    assert float(value) == pytest.approx(math.log(0.05), rel=1e-6)
+    assert value.item() == pytest.approx(math.log(0.05), rel=1e-6)
     assert float(far_pos.grad) == 0.0 and float(far_neg.grad) == 0.0
     with pytest.raises(ValueError, match="floor must be > 0"):
         LogMarginLoss(floor=0.0)
