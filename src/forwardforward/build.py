@@ -71,9 +71,7 @@ def fit_from_config(
     train, eval_data = splits.train, (splits.val if splits.val is not None else splits.test)
     net = build_network(cfg, train.input_dim, train.num_classes)
     trainer = build_trainer(cfg, net, out)
-    ckpt = out / "checkpoint.pt" if (resume and out is not None) else None
-    if resume and (ckpt is None or not ckpt.exists()):
-        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; train without --resume first")
+    ckpt = resume_checkpoint(out, resume)
     t0 = time.perf_counter()
     history = trainer.fit(train, cfg.trainer.epochs, cfg.trainer.batch_size, eval_data, resume=ckpt)
     seconds = time.perf_counter() - t0
@@ -93,6 +91,14 @@ def fit_from_config(
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
         write_text_atomic(out / "results.json", json.dumps({**result, "history": history}, indent=2))
     return result
+
+
+def resume_checkpoint(out: Path | None, resume: bool) -> Path | None:
+    """The checkpoint ``--resume`` continues from (``None`` without it); an error when there is none."""
+    ckpt = out / "checkpoint.pt" if (resume and out is not None) else None
+    if resume and (ckpt is None or not ckpt.exists()):
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; train without --resume first")
+    return ckpt
 
 
 def _threshold(value: Any) -> float | str:

@@ -236,16 +236,14 @@ def fit_unsupervised(cfg: DictConfig, out: Path | None, resume: bool = False, sp
 
     from omegaconf import OmegaConf
 
-    from .build import build_network, load_data
+    from .build import build_network, load_data, resume_checkpoint
     from .checkpoint import write_text_atomic
 
     splits = load_data(cfg) if splits is None else splits
     train = splits.train
     net = build_network(cfg, train.input_dim, train.num_classes)
     trainer = build_unsupervised_trainer(cfg, net, out)
-    ckpt = out / "checkpoint.pt" if (resume and out is not None) else None
-    if resume and (ckpt is None or not ckpt.exists()):
-        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; train without --resume first")
+    ckpt = resume_checkpoint(out, resume)
     t0 = time.perf_counter()
     history = trainer.fit(train, cfg.trainer.epochs, cfg.trainer.batch_size, None, resume=ckpt)
     seconds = time.perf_counter() - t0
