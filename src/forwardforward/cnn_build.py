@@ -47,7 +47,7 @@ def conv_specs(cfg: DictConfig) -> list[ConvSpec]:
 
 def _label_embedding(cfg: DictConfig, num_classes: int, shape: tuple[int, int, int]) -> LabelEmbedding | None:
     m = cfg.model
-    if m.labels == "channels":
+    if m.labels in ("channels", "none"):  # competition needs no embedding; unsupervised has no label
         return None
     factory = LABELS.get(m.labels)
     kwargs = {"num_classes": num_classes, "strength": m.label_strength, "shape": shape, "grid": m.label_grid}
@@ -87,7 +87,7 @@ def build_cnn(
         score_layers=list(m.score_layers) if m.score_layers is not None else None,
         head_layers=list(m.head_layers) if m.head_layers is not None else [len(layers) - 1],
         head=m.head,
-        num_classes=num_classes,
+        num_classes=None if m.labels == "none" else num_classes,
     )
 
 

@@ -284,7 +284,7 @@ def validate(cfg: DictConfig) -> None:
 
 
 MODEL_KINDS = ("mlp", "recurrent", "sequence", "cnn")
-CNN_LABELS = ("spatial", "planes", "channels", "overlay")
+CNN_LABELS = ("spatial", "planes", "channels", "overlay", "none")
 
 
 def _validate_kinds(cfg: DictConfig) -> None:
