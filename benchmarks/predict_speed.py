@@ -1,7 +1,8 @@
 """All-label prediction speed: naive per-label loop vs batched scoring vs batched + candidate pruning.
 
     python benchmarks/predict_speed.py --root ../shared/data/fashion-mnist [--checkpoint runs/x/checkpoint.pt]
-        [--train-subset 10000] [--epochs 1] [--keep 2 3] [--prune-after 2] [--threads 1] [key=value ...]
+        [--train-subset 10000] [--epochs 1] [--keep 2 3] [--prune-after 2] [--threads 1]
+        [--score-layers 0 1 2 3] [key=value ...]
 
 The network is Hinton's 4x2000 (configs/hinton-mnist.yaml) on Fashion-MNIST. Without ``--checkpoint`` it is
 first trained briefly (``--epochs`` epochs on the first ``--train-subset`` shuffled training images; the
@@ -43,6 +44,13 @@ def main() -> None:
     p.add_argument("--prune-after", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1000)
+    p.add_argument(
+        "--score-layers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="score with these layers' goodness instead of the network's own score_layers",
+    )
     p.add_argument("overrides", nargs="*", help="config key=value overrides for the brief training")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -62,6 +70,8 @@ def main() -> None:
         build_trainer(cfg, net).fit(splits.train.subset(idx), a.epochs, cfg.trainer.batch_size)
         trained = f"{a.epochs} epoch(s) on {len(idx)} images in {time.perf_counter() - t0:.0f} s"
     net.eval()
+    if a.score_layers is not None:
+        net.score_layers = net._check_indices(a.score_layers, "--score-layers")
     test = splits.test if a.test_subset is None else splits.test.subset(torch.arange(a.test_subset))
     layers = net.score_layers
     methods = {
@@ -93,6 +103,7 @@ def main() -> None:
             {
                 "network": "hinton-mnist 4x2000 on fashion-mnist",
                 "trained": trained,
+                "score_layers": net.score_layers,
                 "overrides": a.overrides,
                 "threads": a.threads,
                 "test_images": len(test.y),
