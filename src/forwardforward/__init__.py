@@ -13,11 +13,13 @@ from . import (
     analog,
     augment,
     blackbox,
+    cascade,
     competition,
     conv,
     data,
     goodness,
     image_negatives,
+    int8,
     labels,
     losses,
     negatives,
@@ -30,8 +32,10 @@ from . import (
 from .baselines import BackpropMLP, train_backprop
 from .blackbox import BlackBox, BlackBoxError
 from .callbacks import Callback
+from .cascade import CascadeScorer
 from .checkpoint import load_checkpoint, save_atomic
 from .config import ConfigError, load_config
+from .int8 import Int8Linear, quantize_int8
 from .layers import FFLayer, LayerStats, linear_layer
 from .network import FFNetwork
 from .train import NonFiniteLossError, Trainer
@@ -44,9 +48,11 @@ __all__ = [
     "BlackBox",
     "BlackBoxError",
     "Callback",
+    "CascadeScorer",
     "ConfigError",
     "FFLayer",
     "FFNetwork",
+    "Int8Linear",
     "LayerStats",
     "NonFiniteLossError",
     "Trainer",
@@ -55,11 +61,13 @@ __all__ = [
     "analog",
     "augment",
     "blackbox",
+    "cascade",
     "competition",
     "conv",
     "data",
     "goodness",
     "image_negatives",
+    "int8",
     "labels",
     "linear_layer",
     "load_checkpoint",
@@ -68,6 +76,7 @@ __all__ = [
     "negatives",
     "normalize",
     "probe",
+    "quantize_int8",
     "save_atomic",
     "spatial_labels",
     "stream",

@@ -355,6 +355,31 @@ class FFNetwork(nn.Module):
         return torch.full_like(total, float("-inf")).scatter(1, top, part)
 
     @torch.no_grad()
+    def candidate_scores(
+        self, x: torch.Tensor, candidates: torch.Tensor, layers: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """``[B, K]`` scores of sample ``i`` with label ``candidates[i, j]`` only (goodness summed over
+        ``layers``, default ``score_layers``): what re-scoring a few shortlisted labels costs, ``K / C``
+        of full scoring."""
+        chosen = self.score_layers if layers is None else self._check_indices(layers, "layers")
+        if self.labels is None or self.num_classes is None or self.one_pass:
+            raise ValueError("candidate_scores needs a supervised network that scores one label per pass")
+        if candidates.dim() != 2 or candidates.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"candidates must be [B, K] for B={x.shape[0]} samples, got shape {tuple(candidates.shape)}"
+            )
+        if candidates.numel() and not 0 <= int(candidates.min()) <= int(candidates.max()) < self.num_classes:
+            raise ValueError(f"candidate labels must be in [0, {self.num_classes - 1}]")
+        b, k = candidates.shape
+        h = self.embed(x.repeat_interleave(k, 0), candidates.reshape(-1))
+        total = x.new_zeros(b * k)
+        for i, layer in enumerate(self.layers[: max(chosen) + 1]):
+            h = layer(h if i == 0 else self.hand_over(i - 1, h))
+            if i in chosen:
+                total += layer.goodness(h)
+        return total.reshape(b, k)
+
+    @torch.no_grad()
     def head_logits(self, x: torch.Tensor) -> torch.Tensor:
         if self.head is None:
             raise ValueError("this network has no linear head (built with head=False)")

@@ -1,0 +1,82 @@
+"""Fast all-label prediction that keeps the exact network's answers: screen cheaply, re-score close calls.
+
+A fast scorer (by default the int8 copy from :func:`forwardforward.int8.quantize_int8`) scores every label.
+Where its best label leads the runner-up by at least ``margin``, its error cannot have changed the winner
+(if every score is off by less than ``margin / 2``) and its answer stands. Where the lead is smaller, the
+``keep`` best labels are re-scored exactly by the float network, and the exact scores decide. Re-scoring
+costs ``keep / C`` of a full float pass for those rows only, so the cost is close to the fast scorer's.
+
+``margin`` is in score units (goodness summed over the scoring layers), which differ between networks:
+:meth:`CascadeScorer.calibrate` measures the fast scorer's error on a few inputs (training images, never
+the test set) and sets the margin to twice a high quantile of it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .int8 import quantize_int8
+from .network import FFNetwork
+
+
+class CascadeScorer:
+    """All-label scores from a fast copy of ``net``, with the close calls re-scored exactly by ``net``.
+
+    ``fast`` defaults to ``quantize_int8(net)``. ``margin=None`` must be set by :meth:`calibrate` before
+    scoring; ``margin=float("inf")`` re-scores every row (only the shortlist then comes from ``fast``).
+    """
+
+    def __init__(
+        self, net: FFNetwork, fast: FFNetwork | None = None, keep: int = 2, margin: float | None = None
+    ) -> None:
+        c = net.num_classes
+        if net.labels is None or c is None or net.one_pass:
+            raise ValueError("CascadeScorer needs a supervised network that scores one label per pass")
+        if not 2 <= keep <= c:
+            raise ValueError(f"keep must be in [2, {c}] (a shortlist to re-score), got {keep}")
+        if margin is not None and not margin >= 0:
+            raise ValueError(f"margin must be >= 0 (score units), got {margin}")
+        self.net = net
+        self.fast = quantize_int8(net) if fast is None else fast
+        self.keep = keep
+        self.margin = margin
+        self.rescored = 0  # rows re-scored exactly so far, and rows scored: the cascade's hit rate
+        self.seen = 0
+
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor, quantile: float = 0.999, chunk: int = 1000) -> float:
+        """Set ``margin`` to twice the ``quantile`` of ``|fast - exact|`` over every score of ``x``.
+
+        Two labels' scores each off by less than ``margin / 2`` cannot swap order when they differ by
+        more than ``margin``. Use held-out training images: calibrating on the test set would leak it.
+        """
+        if not 0 < quantile <= 1:
+            raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+        errors = []
+        for xb in x.split(chunk):
+            errors.append((self.fast.scores(xb) - self.net.scores(xb)).abs().flatten())
+        err = torch.cat(errors).float()
+        # torch.quantile refuses very large inputs; the order statistic is the same thing.
+        rank = min(err.numel() - 1, max(0, int(torch.ceil(torch.tensor(quantile * err.numel())).item()) - 1))
+        self.margin = 2 * float(err.sort().values[rank])
+        return self.margin
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C]`` scores whose argmax is the prediction: the fast scores, except in re-scored rows, where
+        the shortlisted labels carry their exact scores and the others ``-inf``."""
+        if self.margin is None:
+            raise ValueError("CascadeScorer.margin is not set: call calibrate(x_train) or pass margin=")
+        s = self.fast.scores(x)
+        top = s.topk(self.keep, dim=1)
+        close = (top.values[:, 0] - top.values[:, 1]) < self.margin
+        self.seen += x.shape[0]
+        rows = close.nonzero().squeeze(1)
+        if rows.numel():
+            self.rescored += rows.numel()
+            exact = self.net.candidate_scores(x[rows], top.indices[rows])
+            s[rows] = torch.full_like(s[rows], float("-inf")).scatter(1, top.indices[rows], exact)
+        return s
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scores(x).argmax(1)
