@@ -13,6 +13,8 @@ the test set) and sets the margin to twice a high quantile of it.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .int8 import quantize_int8
@@ -52,12 +54,14 @@ class CascadeScorer:
         """
         if not 0 < quantile <= 1:
             raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+        if x.shape[0] == 0:
+            raise ValueError("calibrate needs at least one input (a few thousand training images are plenty)")
         errors = []
         for xb in x.split(chunk):
             errors.append((self.fast.scores(xb) - self.net.scores(xb)).abs().flatten())
         err = torch.cat(errors).float()
         # torch.quantile refuses very large inputs; the order statistic is the same thing.
-        rank = min(err.numel() - 1, max(0, int(torch.ceil(torch.tensor(quantile * err.numel())).item()) - 1))
+        rank = min(err.numel() - 1, max(0, math.ceil(quantile * err.numel()) - 1))
         self.margin = 2 * float(err.sort().values[rank])
         return self.margin
 
