@@ -1,6 +1,7 @@
 """Recurrent FF (top-down) against the FF MLP on Fashion-MNIST, same units, data subset and epochs.
 
     python benchmarks/recurrent_vs_mlp.py --subset 5000 --epochs 2 --root ../shared/data/fashion-mnist
+        [recurrent.train_from=3 ...]
 
 Trains each net once (no per-epoch evaluation, to keep the budget on training), then tests it on the full
 test set; also tests the recurrent net with its top-down weights between hidden layers zeroed. Prints JSON.
@@ -19,7 +20,7 @@ from forwardforward.config import load_config
 from forwardforward.recurrent import zero_top_down
 
 
-def run(config: str, args: argparse.Namespace) -> dict:
+def run(config: str, args: argparse.Namespace, overrides: list[str] | None = None) -> dict:
     cfg = load_config(
         config,
         [
@@ -28,6 +29,7 @@ def run(config: str, args: argparse.Namespace) -> dict:
             f"trainer.epochs={args.epochs}",
             "trainer.threads=1",
             "trainer.progress=false",
+            *(overrides or []),
         ],
     )
     splits = load_data(cfg)
@@ -40,6 +42,7 @@ def run(config: str, args: argparse.Namespace) -> dict:
     ev = net.evaluate(splits.test)
     row = {
         "config": config,
+        "overrides": overrides or [],
         "subset": args.subset,
         "epochs": args.epochs,
         "train_seconds": round(train_s, 1),
@@ -61,10 +64,13 @@ def main() -> None:
     p.add_argument("--root", default="../shared/data/fashion-mnist")
     p.add_argument("--subset", type=int, default=5000)
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--skip-mlp", action="store_true", help="run only the recurrent net")
+    p.add_argument("recurrent_overrides", nargs="*", help="key=value overrides for the recurrent config only")
     args = p.parse_args()
     torch.set_num_threads(1)
-    for config in ("configs/fmnist-mlp.yaml", "configs/fmnist-recurrent.yaml"):
-        run(config, args)
+    if not args.skip_mlp:
+        run("configs/fmnist-mlp.yaml", args)
+    run("configs/fmnist-recurrent.yaml", args, args.recurrent_overrides)
 
 
 if __name__ == "__main__":
