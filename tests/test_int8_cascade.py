@@ -44,6 +44,8 @@ def test_int8_linear_error_is_within_half_a_step_of_each_operand(
     assert torch.isfinite(got).all()
     assert ((got - want).abs() <= bound + slack + 1e-6).all()
     torch.testing.assert_close(got[0], linear.bias.detach())
+    w = linear.weight.detach()
+    assert ((q.dequantized_weight() - w).abs() <= s_w.unsqueeze(1) / 2 * (1 + 1e-5)).all()
 
 
 def test_int8_matmul_is_the_exact_integer_product_and_the_emulation_agrees() -> None:
