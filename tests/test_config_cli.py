@@ -217,6 +217,15 @@ def test_ff_train_writes_the_run_and_ff_eval_reproduces_it(tmp_path: Path, capsy
     assert evaluated["accuracy"] == result["test_accuracy_goodness"]
     assert evaluated["head_accuracy"] == result["test_accuracy_head"]
     assert evaluated["layer_accuracy"] == result["layer_accuracy"]
+    assert "int8_cascade" not in evaluated
+
+    rc, stdout, err = run(["eval", str(out / "checkpoint.pt"), "--int8"], capsys)
+    assert rc == 0, err
+    cascade = json.loads(stdout)["int8_cascade"]
+    assert cascade["float_accuracy"] == result["test_accuracy_goodness"]
+    assert cascade["agreement_with_float"] >= 0.99  # close calls are re-scored in float
+    assert abs(cascade["accuracy"] - cascade["float_accuracy"]) <= 0.01
+    assert cascade["margin"] > 0 and 0 <= cascade["rescored_fraction"] <= 1
 
 
 def test_ff_train_resume_continues_exactly(tmp_path: Path, capsys) -> None:

@@ -14,6 +14,8 @@ the test set) and sets the margin to twice a high quantile of it.
 from __future__ import annotations
 
 import math
+import time
+from typing import Any
 
 import torch
 
@@ -84,3 +86,46 @@ class CascadeScorer:
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.scores(x).argmax(1)
+
+
+@torch.no_grad()
+def evaluate_cascade(
+    net: FFNetwork, calibration_x: torch.Tensor, test: Any, keep: int = 2, batch_size: int = 1000
+) -> dict[str, Any]:
+    """Test accuracy and time of float all-label scoring and of the int8 cascade, on the same batches.
+
+    ``calibration_x``: inputs the margin is calibrated on (training images). ``test`` has ``.x`` and ``.y``.
+    The two take turns batch by batch, so load changes on a shared machine hit both alike.
+    """
+    was_training = net.training
+    net.eval()
+    cascade = CascadeScorer(net, keep=keep)
+    t0 = time.perf_counter()
+    margin = cascade.calibrate(calibration_x)
+    calibrate_s = time.perf_counter() - t0
+    seconds = {"float": 0.0, "cascade": 0.0}
+    correct = {"float": 0, "cascade": 0}
+    same = 0
+    for s in range(0, len(test.y), batch_size):
+        xb, yb = test.x[s : s + batch_size], test.y[s : s + batch_size]
+        preds = {}
+        for name, score in (("float", net.scores), ("cascade", cascade.scores)):
+            t0 = time.perf_counter()
+            preds[name] = score(xb).argmax(1)
+            seconds[name] += time.perf_counter() - t0
+            correct[name] += int((preds[name] == yb).sum())
+        same += int((preds["float"] == preds["cascade"]).sum())
+    net.train(was_training)
+    n = len(test.y)
+    return {
+        "accuracy": correct["cascade"] / n,
+        "float_accuracy": correct["float"] / n,
+        "agreement_with_float": same / n,
+        "seconds": round(seconds["cascade"], 3),
+        "float_seconds": round(seconds["float"], 3),
+        "speedup": round(seconds["float"] / max(seconds["cascade"], 1e-9), 2),
+        "margin": margin,
+        "rescored_fraction": cascade.rescored / max(cascade.seen, 1),
+        "calibration_inputs": int(calibration_x.shape[0]),
+        "calibrate_seconds": round(calibrate_s, 3),
+    }

@@ -109,6 +109,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     with torch.no_grad():
         res = net.evaluate(splits.test)
+    if args.int8:
+        from .cascade import evaluate_cascade
+
+        calibration = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))[:2000]
+        res["int8_cascade"] = evaluate_cascade(net, splits.train.x[calibration], splits.test)
     print(json.dumps({"checkpoint": str(args.checkpoint), "epoch": ckpt["epoch"], **res}))
     return 0
 
@@ -212,6 +217,11 @@ def make_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its dataset's test set")
     ev.add_argument("checkpoint")
     ev.add_argument("items", nargs="*", help="key=value overrides, e.g. data.root=PATH")
+    ev.add_argument(
+        "--int8",
+        action="store_true",
+        help="also time the int8 cascade (int8 scores, close calls re-scored in float) against float scoring",
+    )
     ev.set_defaults(func=cmd_eval)
     pr = sub.add_parser("probe", help="linear probe on a checkpoint's frozen, normalised layer activities")
     pr.add_argument("checkpoint")
