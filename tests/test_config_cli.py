@@ -389,3 +389,11 @@ def test_config_yaml_in_the_run_dir_round_trips(tmp_path: Path, capsys) -> None:
     assert OmegaConf.to_container(load_config(tmp_path / "config.yaml")) == to_dict(
         load_config(None, [*TINY, "trainer.epochs=1", "model.peer_norm=0.03"])
     )
+
+
+def test_ff_eval_int8_refuses_a_network_it_cannot_quantise_before_evaluating(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "one-layer"
+    assert run(["train", *TINY, "model.hidden=[32]", "trainer.epochs=1", "--out", str(out)], capsys)[0] == 0
+    rc, stdout, err = run(["eval", str(out / "checkpoint.pt"), "--int8"], capsys)
+    assert rc != 0 and stdout == ""
+    assert "--int8 cannot score" in err and "nothing to quantise" in err

@@ -89,11 +89,47 @@ def test_quantize_int8_rejects_what_it_cannot_quantise(make_net: Callable[..., F
     net = make_net()
     with pytest.raises(ValueError, match="out of range"):
         quantize_int8(net, layers=[2])
+    with pytest.raises(ValueError, match="quantises nothing"):
+        quantize_int8(net, layers=[])
     with pytest.raises(TypeError, match="FFNetwork"):
         quantize_int8(nn.Linear(3, 3))
     conv = ff.FFNetwork([ff.FFLayer(nn.Conv2d(1, 2, 3)), ff.FFLayer(nn.Conv2d(2, 2, 3))], head=False)
-    with pytest.raises(ValueError, match="not linear"):
+    with pytest.raises(ValueError, match="nothing to quantise"):
         quantize_int8(conv)
+    with pytest.raises(ValueError, match="not linear"):
+        quantize_int8(conv, layers=[1])
+
+
+def test_quantize_int8_layer_choice_counts_from_the_end_and_ignores_repeats(
+    make_net: Callable[..., FFNetwork],
+) -> None:
+    net = make_net(dims=[INPUT_DIM, 24, 24, 24])
+    q = quantize_int8(net, layers=[-1, 2, 2])
+    assert [type(layer.block) for layer in q.layers] == [nn.Linear, nn.Linear, Int8Linear]
+
+
+def test_int8_dense_layer_after_conv_layers_sees_the_flattened_maps() -> None:
+    torch.manual_seed(0)
+    net = ff.FFNetwork(
+        [ff.FFLayer(nn.Conv2d(1, 3, 3)), ff.FFLayer(nn.Linear(3 * 6 * 6, 16)), ff.FFLayer(nn.Linear(16, 8))],
+        head=False,
+    )
+    q = quantize_int8(net)  # the default skips the conv layer and quantises both dense ones
+    assert [type(layer.block) for layer in q.layers] == [nn.Conv2d, Int8Linear, Int8Linear]
+    x = torch.randn(5, 1, 8, 8)
+    want, got = net.activities(x)[-1], q.activities(x)[-1]
+    assert got.shape == want.shape == (5, 8)
+    assert (got - want).abs().max() <= 0.05 * want.abs().max()
+
+
+def test_int8_keeps_the_callers_dtype(make_net: Callable[..., FFNetwork]) -> None:
+    net = make_net(dims=[INPUT_DIM, 24, 24]).double()
+    x = torch.randn(30, INPUT_DIM, dtype=torch.float64)
+    assert quantize_int8(net).layers[1](torch.randn(3, 24, dtype=torch.float64)).dtype == torch.float64
+    cascade = ff.CascadeScorer(net, keep=2, margin=float("inf"))
+    s = cascade.scores(x)
+    assert s.dtype == torch.float64
+    assert torch.equal(s.argmax(1), net.scores(x).argmax(1))
 
 
 def test_candidate_scores_equal_the_full_scores_of_those_labels(make_net: Callable[..., FFNetwork]) -> None:
@@ -144,7 +180,7 @@ def test_calibrated_cascade_matches_the_float_network_on_held_out_data(
     assert margin == pytest.approx(2 * float(err))
     exact = net.predict(blobs_test.x)
     assert torch.equal(cascade.predict(blobs_test.x), exact)
-    assert 0 <= cascade.rescored < cascade.seen  # a trained net's clear calls are left to int8
+    assert cascade.rescored < cascade.seen  # a trained net's clear calls are left to int8
     assert (exact == blobs_test.y).float().mean() > 0.9
 
 
@@ -158,3 +194,14 @@ def test_cascade_arguments_are_checked(make_net: Callable[..., FFNetwork]) -> No
         ff.CascadeScorer(net).scores(torch.randn(3, INPUT_DIM))
     with pytest.raises(ValueError, match="quantile"):
         ff.CascadeScorer(net).calibrate(torch.randn(3, INPUT_DIM), quantile=0.0)
+
+
+def test_cascade_rescores_the_close_calls_it_finds(make_net: Callable[..., FFNetwork]) -> None:
+    net = make_net(dims=[INPUT_DIM, 64, 64, 64])
+    gen = torch.Generator().manual_seed(4)
+    cascade = ff.CascadeScorer(net, keep=2)
+    cascade.calibrate(torch.randn(400, INPUT_DIM, generator=gen))
+    x = torch.randn(400, INPUT_DIM, generator=gen)
+    agree = (cascade.predict(x) == net.predict(x)).float().mean()
+    assert 0 < cascade.rescored < cascade.seen  # an untrained net has close calls: the float path ran
+    assert agree >= (quantize_int8(net).predict(x) == net.predict(x)).float().mean()

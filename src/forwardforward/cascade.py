@@ -13,8 +13,10 @@ the test set) and sets the margin to twice a high quantile of it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -23,11 +25,25 @@ from .int8 import quantize_int8
 from .network import FFNetwork
 
 
+@contextlib.contextmanager
+def _eval_mode(net: torch.nn.Module) -> Iterator[None]:
+    """``net`` in eval mode for the block, then back in the mode it was in."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield
+    finally:
+        net.train(was_training)
+
+
 class CascadeScorer:
     """All-label scores from a fast copy of ``net``, with the close calls re-scored exactly by ``net``.
 
-    ``fast`` defaults to ``quantize_int8(net)``. ``margin=None`` must be set by :meth:`calibrate` before
-    scoring; ``margin=float("inf")`` re-scores every row (only the shortlist then comes from ``fast``).
+    ``fast`` defaults to ``quantize_int8(net)``, a snapshot of ``net``'s weights taken here: after training
+    ``net`` further, build a new scorer (and calibrate it again). ``margin=None`` must be set by
+    :meth:`calibrate` before scoring; ``margin=float("inf")`` re-scores every row (only the shortlist then
+    comes from ``fast``). Both networks score in eval mode (BatchNorm uses its running statistics); the
+    mode ``net`` was in is restored afterwards.
     """
 
     def __init__(
@@ -59,8 +75,9 @@ class CascadeScorer:
         if x.shape[0] == 0:
             raise ValueError("calibrate needs at least one input (a few thousand training images are plenty)")
         errors = []
-        for xb in x.split(chunk):
-            errors.append((self.fast.scores(xb) - self.net.scores(xb)).abs().flatten())
+        with _eval_mode(self.net), _eval_mode(self.fast):
+            for xb in x.split(chunk):
+                errors.append((self.fast.scores(xb) - self.net.scores(xb)).abs().flatten())
         err = torch.cat(errors).float()
         # torch.quantile refuses very large inputs; the order statistic is the same thing.
         rank = min(err.numel() - 1, max(0, math.ceil(quantile * err.numel()) - 1))
@@ -73,15 +90,16 @@ class CascadeScorer:
         the shortlisted labels carry their exact scores and the others ``-inf``."""
         if self.margin is None:
             raise ValueError("CascadeScorer.margin is not set: call calibrate(x_train) or pass margin=")
-        s = self.fast.scores(x)
-        top = s.topk(self.keep, dim=1)
-        close = (top.values[:, 0] - top.values[:, 1]) < self.margin
-        self.seen += x.shape[0]
-        rows = close.nonzero().squeeze(1)
-        if rows.numel():
-            self.rescored += rows.numel()
-            exact = self.net.candidate_scores(x[rows], top.indices[rows])
-            s[rows] = torch.full_like(s[rows], float("-inf")).scatter(1, top.indices[rows], exact)
+        with _eval_mode(self.net), _eval_mode(self.fast):
+            s = self.fast.scores(x)
+            top = s.topk(self.keep, dim=1)
+            close = (top.values[:, 0] - top.values[:, 1]) < self.margin
+            self.seen += x.shape[0]
+            rows = close.nonzero().squeeze(1)
+            if rows.numel():
+                self.rescored += rows.numel()
+                exact = self.net.candidate_scores(x[rows], top.indices[rows]).to(s.dtype)
+                s[rows] = torch.full_like(s[rows], float("-inf")).scatter(1, top.indices[rows], exact)
         return s
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,25 +115,24 @@ def evaluate_cascade(
     ``calibration_x``: inputs the margin is calibrated on (training images). ``test`` has ``.x`` and ``.y``.
     The two take turns batch by batch, so load changes on a shared machine hit both alike.
     """
-    was_training = net.training
-    net.eval()
+    device = next(net.parameters()).device
     cascade = CascadeScorer(net, keep=keep)
     t0 = time.perf_counter()
-    margin = cascade.calibrate(calibration_x)
+    margin = cascade.calibrate(calibration_x.to(device))
     calibrate_s = time.perf_counter() - t0
     seconds = {"float": 0.0, "cascade": 0.0}
     correct = {"float": 0, "cascade": 0}
     same = 0
-    for s in range(0, len(test.y), batch_size):
-        xb, yb = test.x[s : s + batch_size], test.y[s : s + batch_size]
-        preds = {}
-        for name, score in (("float", net.scores), ("cascade", cascade.scores)):
-            t0 = time.perf_counter()
-            preds[name] = score(xb).argmax(1)
-            seconds[name] += time.perf_counter() - t0
-            correct[name] += int((preds[name] == yb).sum())
-        same += int((preds["float"] == preds["cascade"]).sum())
-    net.train(was_training)
+    with _eval_mode(net):
+        for s in range(0, len(test.y), batch_size):
+            xb, yb = test.x[s : s + batch_size].to(device), test.y[s : s + batch_size].to(device)
+            preds = {}
+            for name, score in (("float", net.scores), ("cascade", cascade.scores)):
+                t0 = time.perf_counter()
+                preds[name] = score(xb).argmax(1)
+                seconds[name] += time.perf_counter() - t0
+                correct[name] += int((preds[name] == yb).sum())
+            same += int((preds["float"] == preds["cascade"]).sum())
     n = len(test.y)
     return {
         "accuracy": correct["cascade"] / n,

@@ -107,11 +107,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"{args.checkpoint} is an unsupervised network (no labels to score); "
             f"measure it with `ff probe {args.checkpoint}`"
         )
+    if cfg.trainer.threads:  # the recorded (or overridden) thread count, as in training
+        torch.set_num_threads(cfg.trainer.threads)
+    if args.int8:  # fail before the float evaluation if this network cannot be quantised
+        from .cascade import CascadeScorer, evaluate_cascade
+
+        try:
+            CascadeScorer(net)
+        except ValueError as err:
+            raise ValueError(f"--int8 cannot score {args.checkpoint}: {err}") from err
     with torch.no_grad():
         res = net.evaluate(splits.test)
     if args.int8:
-        from .cascade import evaluate_cascade
-
         calibration = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))[:2000]
         res["int8_cascade"] = evaluate_cascade(net, splits.train.x[calibration], splits.test)
     print(json.dumps({"checkpoint": str(args.checkpoint), "epoch": ckpt["epoch"], **res}))

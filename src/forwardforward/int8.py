@@ -14,6 +14,7 @@ Quantisation moves every score a little, and a near-tie can flip: use
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -22,12 +23,19 @@ from torch import nn
 from .layers import FFLayer
 
 INT8_MAX = 127
+# Rows whose largest magnitude is below this are treated as zero (codes 0). Far above float32's subnormals,
+# so the division below never overflows to inf and never sees 0 / 0.
+_SMALLEST_RANGE = 1e-30
 
 
 def _symmetric_scale(t: torch.Tensor) -> torch.Tensor:
-    """Per-row scale mapping ``[-max|t|, max|t|]`` onto ``[-127, 127]``; an all-zero row gets a tiny scale
-    instead of a division by zero (its codes are all zero either way)."""
-    return t.abs().amax(1, keepdim=True).clamp_min(torch.finfo(t.dtype).tiny) / INT8_MAX
+    """Per-row scale mapping ``[-max|t|, max|t|]`` onto ``[-127, 127]``. An all-zero row (a dead ReLU
+    state) gets a small finite scale, so its codes are exactly 0 instead of 0 / 0."""
+    return t.abs().amax(1, keepdim=True).clamp_min(_SMALLEST_RANGE) / INT8_MAX
+
+
+def _quantize_rows(t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return torch.round(t / scale).clamp_(-INT8_MAX, INT8_MAX).to(torch.int8)
 
 
 def int8_matmul_emulated(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -42,9 +50,23 @@ def int8_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     On the CPU this is ``torch._int_mm`` (oneDNN's VNNI kernels); on other devices it is
     :func:`int8_matmul_emulated`: the same numbers up to float rounding, without the speed.
     """
-    if a.device.type == "cpu" and hasattr(torch, "_int_mm"):
+    if a.device.type == "cpu" and _cpu_int_mm_available():
         return torch._int_mm(_row_major(a), _row_major(b))
     return int8_matmul_emulated(a, b)
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_int_mm_available() -> bool:
+    """Whether this torch has a CPU kernel for ``torch._int_mm`` (added in 2024; torch 2.1/2.2 had the
+    function for CUDA only). Probed once on a tiny product and checked against the exact answer."""
+    if not hasattr(torch, "_int_mm"):
+        return False
+    a = torch.arange(-8, 8, dtype=torch.int8).reshape(2, 8)
+    b = torch.arange(-16, 16, dtype=torch.int8).reshape(8, 4)
+    try:
+        return bool(torch.equal(torch._int_mm(a, b), (a.long() @ b.long()).to(torch.int32)))
+    except (RuntimeError, NotImplementedError):
+        return False
 
 
 def _row_major(t: torch.Tensor) -> torch.Tensor:
@@ -66,11 +88,13 @@ class Int8Linear(nn.Module):
     operand), which the tests check.
     """
 
+    flat_input = True  # FFLayer flattens conv maps before it, as it does for nn.Linear
+
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
         weight = weight.detach().float()
         scale = _symmetric_scale(weight)
-        codes = torch.round(weight / scale).to(torch.int8)
+        codes = _quantize_rows(weight, scale)
         self.out_features, self.in_features = weight.shape
         self.register_buffer("weight_codes", codes.t().contiguous())  # [in, out]: the product's layout
         self.register_buffer("weight_scale", scale.squeeze(1))
@@ -89,14 +113,14 @@ class Int8Linear(nn.Module):
             raise ValueError(
                 f"Int8Linear expects inputs with {self.in_features} features, got shape {tuple(x.shape)}"
             )
-        lead = x.shape[:-1]
+        lead, dtype = x.shape[:-1], x.dtype
         x = x.reshape(-1, self.in_features).float()
         x_scale = _symmetric_scale(x)
-        codes = x.mul(1.0 / x_scale).round_().to(torch.int8)
+        codes = _quantize_rows(x, x_scale)
         y = int8_matmul(codes, self.weight_codes).float().mul_(x_scale).mul_(self.weight_scale)
         if self.bias is not None:
             y.add_(self.bias)
-        return y.reshape(*lead, self.out_features)
+        return y.reshape(*lead, self.out_features).to(dtype)  # the caller's dtype, as nn.Linear would
 
     def extra_repr(self) -> str:
         bias = self.bias is not None
@@ -106,18 +130,29 @@ class Int8Linear(nn.Module):
 def quantize_int8(net: nn.Module, layers: Sequence[int] | None = None) -> nn.Module:
     """A copy of ``net`` whose chosen FF layers' linear blocks are :class:`Int8Linear` (inference only).
 
-    ``layers`` defaults to every layer but the first: all-label scoring computes the first layer once per
-    image (its label code is added after the product), so it is cheap, and keeping it in float keeps that
-    shortcut. Conv and other blocks stay as they are. ``net`` itself is not modified.
+    ``layers`` defaults to every linear layer but the first: all-label scoring computes the first layer once
+    per image (its label code is added after the product), so it is cheap, and keeping it in float keeps
+    that shortcut. Conv and other blocks stay as they are; naming one in ``layers`` is an error. Negative
+    indices count from the end. ``net`` itself is not modified: the copy is a snapshot of its weights.
     """
     ff_layers = getattr(net, "layers", None)
     if ff_layers is None or not all(isinstance(layer, FFLayer) for layer in ff_layers):
         raise TypeError("quantize_int8 expects an FFNetwork (a module whose .layers are FFLayers)")
     n = len(ff_layers)
-    chosen = list(range(1, n)) if layers is None else [int(i) for i in layers]
-    bad = [i for i in chosen if not 0 <= i < n]
-    if bad:
-        raise ValueError(f"layer indices {bad} out of range: the network has {n} layers (0..{n - 1})")
+    if layers is None:
+        chosen = [i for i in range(1, n) if isinstance(ff_layers[i].block, nn.Linear)]
+        if not chosen:
+            raise ValueError(
+                "nothing to quantise: int8 covers linear layers after the first, and this network has none "
+                f"(its blocks: {[type(layer.block).__name__ for layer in ff_layers]})"
+            )
+    else:
+        bad = [i for i in layers if not -n <= int(i) < n]
+        if bad:
+            raise ValueError(f"layer indices {bad} out of range: the network has {n} layers (0..{n - 1})")
+        chosen = sorted({int(i) % n for i in layers})  # negative indices count from the end, like lists
+        if not chosen:
+            raise ValueError("layers=[] quantises nothing: name at least one layer, or leave layers=None")
     not_linear = [i for i in chosen if not isinstance(ff_layers[i].block, nn.Linear)]
     if not_linear:
         kinds = sorted({type(ff_layers[i].block).__name__ for i in not_linear})
@@ -125,8 +160,6 @@ def quantize_int8(net: nn.Module, layers: Sequence[int] | None = None) -> nn.Mod
             f"layers {not_linear} are not linear (their blocks are {kinds}); int8 covers nn.Linear blocks "
             "only: choose other layers with layers=[...]"
         )
-    if not chosen:
-        raise ValueError("no layers to quantise: the network has one layer and the first stays in float")
     quantized = copy.deepcopy(net).eval()
     for i in chosen:
         block = quantized.layers[i].block

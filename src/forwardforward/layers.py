@@ -116,7 +116,7 @@ class FFLayer(nn.Module):
         (except into the network's own label embedding when ``detach_input`` is off; see FFNetwork)."""
         if self.detach_input:
             x = x.detach()
-        if x.dim() > 2 and isinstance(self.block, nn.Linear):
+        if x.dim() > 2 and (isinstance(self.block, nn.Linear) or getattr(self.block, "flat_input", False)):
             x = x.flatten(1)  # a dense layer after conv layers sees the flattened maps
         return self.activation(self.block(x))
 

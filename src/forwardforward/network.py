@@ -255,16 +255,24 @@ class FFNetwork(nn.Module):
         acts = self.activities(self.embed_neutral(x))
         return torch.stack([layer.goodness(h) for layer, h in zip(self.layers, acts)], 2)
 
-    def _first_layer_all_labels(self, x: torch.Tensor, c: int) -> torch.Tensor:
-        """The first layer's activity for every (sample, label) pair: ``[B * C, ...]``, label fastest."""
+    def _first_layer_all_labels(
+        self, x: torch.Tensor, c: int, candidates: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The first layer's activity for every (sample, label) pair: ``[B * C, ...]``, label fastest; with
+        ``candidates [B, K]``, only for those pairs: ``[B * K, ...]``."""
         b = x.shape[0]
         first = self.layers[0]
         assert self.labels is not None
         if isinstance(first.block, nn.Linear):
             base = self.labels.base(x)
             codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
-            pre = first.block(base).unsqueeze(1) + F.linear(codes, first.block.weight).unsqueeze(0)
-            return first.activation(pre).reshape(b * c, -1)
+            per_label = F.linear(codes, first.block.weight)  # [C, units]: each code's share of the product
+            shares = per_label.unsqueeze(0) if candidates is None else per_label[candidates]
+            pre = first.block(base).unsqueeze(1) + shares
+            return first.activation(pre).reshape(-1, pre.shape[-1])
+        if candidates is not None:
+            k = candidates.shape[1]
+            return first(self.embed(x.repeat_interleave(k, 0), candidates.reshape(-1)))
         if hasattr(first.block, "forward_additive"):  # a conv block: convolve the batch and the C codes once
             codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
             return first.activation(first.block.forward_additive(self.labels.base(x), codes))
@@ -359,8 +367,8 @@ class FFNetwork(nn.Module):
         self, x: torch.Tensor, candidates: torch.Tensor, layers: Sequence[int] | None = None
     ) -> torch.Tensor:
         """``[B, K]`` scores of sample ``i`` with label ``candidates[i, j]`` only (goodness summed over
-        ``layers``, default ``score_layers``): what re-scoring a few shortlisted labels costs, ``K / C``
-        of full scoring."""
+        ``layers``, default ``score_layers``). The first layer's product with the image is shared by the
+        ``K`` labels, as in :meth:`label_goodness`; the deeper layers cost ``K / C`` of full scoring."""
         chosen = self.score_layers if layers is None else self._check_indices(layers, "layers")
         if self.labels is None or self.num_classes is None or self.one_pass:
             raise ValueError("candidate_scores needs a supervised network that scores one label per pass")
@@ -371,10 +379,11 @@ class FFNetwork(nn.Module):
         if candidates.numel() and not 0 <= int(candidates.min()) <= int(candidates.max()) < self.num_classes:
             raise ValueError(f"candidate labels must be in [0, {self.num_classes - 1}]")
         b, k = candidates.shape
-        h = self.embed(x.repeat_interleave(k, 0), candidates.reshape(-1))
+        h = self._first_layer_all_labels(x, self.num_classes, candidates)
         total = x.new_zeros(b * k)
         for i, layer in enumerate(self.layers[: max(chosen) + 1]):
-            h = layer(h if i == 0 else self.hand_over(i - 1, h))
+            if i > 0:
+                h = layer(self.hand_over(i - 1, h))
             if i in chosen:
                 total += layer.goodness(h)
         return total.reshape(b, k)
