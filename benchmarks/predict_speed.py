@@ -102,7 +102,7 @@ def main() -> None:
         calib = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(1))[: a.calibrate]
         setup["margin"] = round(cascade.calibrate(splits.train.x[calib], quantile=a.quantile), 4)
         setup["calibrate_seconds"] = round(time.perf_counter() - t0, 2)
-        methods["int8"] = lambda x: fast.scores(x)
+        methods["int8"] = fast.scores
         methods[f"int8+rescore(keep={a.rescore_keep})"] = cascade.scores
     # Methods take turns on every batch, so a load change on a shared machine hits all of them alike.
     seconds = dict.fromkeys(methods, 0.0)

@@ -108,15 +108,16 @@ class CascadeScorer:
 
 @torch.no_grad()
 def evaluate_cascade(
-    net: FFNetwork, calibration_x: torch.Tensor, test: Any, keep: int = 2, batch_size: int = 1000
+    cascade: CascadeScorer, calibration_x: torch.Tensor, test: Any, batch_size: int = 1000
 ) -> dict[str, Any]:
-    """Test accuracy and time of float all-label scoring and of the int8 cascade, on the same batches.
+    """Test accuracy and time of ``cascade.net``'s float all-label scoring and of the cascade, on the same
+    batches.
 
     ``calibration_x``: inputs the margin is calibrated on (training images). ``test`` has ``.x`` and ``.y``.
     The two take turns batch by batch, so load changes on a shared machine hit both alike.
     """
+    net = cascade.net
     device = next(net.parameters()).device
-    cascade = CascadeScorer(net, keep=keep)
     t0 = time.perf_counter()
     margin = cascade.calibrate(calibration_x.to(device))
     calibrate_s = time.perf_counter() - t0

@@ -113,14 +113,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .cascade import CascadeScorer, evaluate_cascade
 
         try:
-            CascadeScorer(net)
+            cascade = CascadeScorer(net)
         except ValueError as err:
             raise ValueError(f"--int8 cannot score {args.checkpoint}: {err}") from err
     with torch.no_grad():
         res = net.evaluate(splits.test)
     if args.int8:
         calibration = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))[:2000]
-        res["int8_cascade"] = evaluate_cascade(net, splits.train.x[calibration], splits.test)
+        res["int8_cascade"] = evaluate_cascade(cascade, splits.train.x[calibration], splits.test)
     print(json.dumps({"checkpoint": str(args.checkpoint), "epoch": ckpt["epoch"], **res}))
     return 0
 
