@@ -34,6 +34,8 @@ def sigmoid(z: float) -> float:
         ("l1", {}, [1 + 2 + 3, 0 + 0.5 + 1]),
         ("lp", {"p": 3.0}, [(1 + 8 + 27) ** (1 / 3), (0 + 0.125 + 1) ** (1 / 3)]),
         ("lp", {}, [math.sqrt(14), math.sqrt(1.25)]),  # p defaults to 2
+        ("topk", {"k": 2}, [(9 + 4) / 2, (1 + 0.25) / 2]),  # the two largest squares of each row
+        ("topk", {"k": 3}, [14 / 3, 1.25 / 3]),  # k = width is the mean of squares
     ],
 )
 def test_goodness_oracle(name: str, kwargs: dict, expected: list[float]) -> None:
@@ -45,6 +47,32 @@ def test_sumsq_gradient_is_twice_the_activity() -> None:
     h = H.clone().requires_grad_()
     GOODNESS.build("sumsq")(h).sum().backward()
     assert torch.equal(h.grad, 2 * H)
+
+
+def test_topk_gradient_reaches_only_each_samples_k_strongest_activities() -> None:
+    """The competition: a sample trains only its k best-matching units; the rest get exactly zero."""
+    h = torch.tensor([[0.1, -3.0, 2.0, 0.5], [4.0, 0.2, -0.3, 1.0]], requires_grad=True)
+    GOODNESS.build("topk", k=2)(h).sum().backward()
+    strongest = torch.tensor([[False, True, True, False], [True, False, False, True]])
+    assert torch.equal(h.grad != 0, strongest)
+    assert torch.allclose(h.grad[strongest], (2 * h / 2)[strongest].detach())
+
+
+def test_topk_counts_every_position_of_a_conv_map() -> None:
+    h = torch.zeros(1, 2, 3, 3)
+    h[0, 1, 2, 2], h[0, 0, 0, 1] = 3.0, -2.0
+    assert torch.allclose(GOODNESS.build("topk", k=2)(h), torch.tensor([(9 + 4) / 2]))
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5])
+def test_topk_rejects_a_k_that_is_not_a_positive_integer(k: float) -> None:
+    with pytest.raises(ValueError, match=f"positive integer k, got k={k}"):
+        GOODNESS.build("topk", k=k)
+
+
+def test_topk_larger_than_the_layer_says_which_k_fits() -> None:
+    with pytest.raises(ValueError, match=r"k=5 but the layer has only 3 activities .* k <= 3 \(model.topk\)"):
+        GOODNESS.build("topk", k=5)(H)
 
 
 def test_lp_rejects_nonpositive_p() -> None:

@@ -102,6 +102,21 @@ def test_ff_probe_end_to_end_on_a_tiny_unsupervised_checkpoint(tmp_path: Path, c
     again = main(probe)
     assert again == 0
     assert json.loads(capsys.readouterr().out)["probe"]["accuracy"] == res["probe"]["accuracy"]
+    # probe.labels: the probe learns from a seeded draw of that many labelled images, the raw one too.
+    few = [*probe[:4], "probe.labels=100", *probe[4:], "--raw"]
+    assert main(few) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["probe_labels"] == 100 and res["probe_labels"] > 1000
+    assert first["probe"]["accuracy"] != res["probe"]["accuracy"]
+    assert main(few) == 0
+    second = json.loads(capsys.readouterr().out)  # the same draw: the same accuracies
+    for key in ("probe", "probe_raw_pixels"):
+        assert (second[key]["accuracy"], second[key]["train_accuracy"]) == (
+            first[key]["accuracy"],
+            first[key]["train_accuracy"],
+        )
+    assert main([*probe[:4], "probe.labels=100000", *probe[4:]]) == 2
+    assert "probe.labels=100000" in capsys.readouterr().err
     # `ff eval` has no labels to score on an unsupervised net: it says to probe instead.
     assert main(["eval", str(out / "checkpoint.pt")]) == 2
     assert "ff probe" in capsys.readouterr().err

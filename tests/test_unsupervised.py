@@ -235,6 +235,27 @@ def test_an_unsupervised_conv_net_has_no_label_path_and_learns_from_hybrids() ->
     assert history[-1]["sep/0"] > history[0]["sep/0"] + 0.1
 
 
+def test_topk_goodness_from_the_config_reaches_every_layer_and_learns_from_hybrids() -> None:
+    """model.goodness=topk with model.topk: each conv layer counts its k strongest activities, the MLP's too,
+    and the conv net still learns to tell hybrids apart (SymBa, as in the shipped config)."""
+    from forwardforward.goodness import TopKMeanSquares
+
+    topk = ["model.goodness=topk", "model.topk=4", "model.loss=symba"]
+    unsup = ["model.labels=none", "model.head=false", "trainer.negatives=hybrid", *topk]
+    conv_layers = "model.conv=[{channels: 8, kernel: 3, pool: max}, {channels: 8, kernel: 3}]"
+    conv = load_config(None, ["model.kind=cnn", conv_layers, *unsup])
+    net = build_network(conv, 64, 10, input_shape=(1, 8, 8))
+    mlp = build_network(load_config(None, ["model.hidden=[8,8]", *unsup]), 64, 10)
+    for layer in [*net.layers, *mlp.layers]:
+        assert isinstance(layer.goodness, TopKMeanSquares) and layer.goodness.k == 4
+    x = smooth_images(256, 4)
+    data = ArrayDataset.from_tensors(x, torch.zeros(256, dtype=torch.long), 2)
+    trainer = UnsupervisedTrainer(net, "hybrid", {"blur_steps": 2}, progress=False, lr=3e-3, seed=0)
+    history = trainer.fit(data, epochs=12, batch_size=32)
+    assert history[-1]["loss/0"] < 0.9 * history[0]["loss/0"]
+    assert history[-1]["sep/0"] > history[0]["sep/0"] + 0.1
+
+
 def test_greedy_schedule_trains_each_layer_on_frozen_outputs() -> None:
     x = smooth_images(128, 3)
     data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)

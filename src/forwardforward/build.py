@@ -116,12 +116,17 @@ def layer_pieces(m: DictConfig) -> dict[str, Any]:
     }
 
 
+def goodness_kwargs(m: DictConfig) -> dict[str, Any]:
+    """The goodness's own arguments from ``model`` (each goodness takes only those it accepts)."""
+    return {"p": m.p, "k": m.topk}
+
+
 def layer_kwargs(m: DictConfig) -> dict[str, Any]:
     """:func:`layer_pieces` plus goodness and the scoring/head layers, as the MLP-like builders take them."""
     return {
         **layer_pieces(m),
         "goodness": m.goodness,
-        "goodness_kwargs": {"p": m.p},
+        "goodness_kwargs": goodness_kwargs(m),
         "score_layers": list(m.score_layers) if m.score_layers is not None else None,
         "head_layers": list(m.head_layers) if m.head_layers is not None else None,
         "head": m.head,

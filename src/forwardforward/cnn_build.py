@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from .augment import build_augment
-from .build import layer_pieces
+from .build import goodness_kwargs, layer_pieces
 from .competition import ChannelGroupGoodness
 from .conv import BackpropCNN, ConvSpec, conv_layer
 from .goodness import GOODNESS
@@ -72,12 +72,12 @@ def build_cnn(
                     f"model.conv[{i}].channels={spec.channels}: channel-wise competition needs a multiple of "
                     f"the {num_classes} classes"
                 )
-            base = call_with_accepted(GOODNESS.get(m.goodness), {"p": m.p})
+            base = call_with_accepted(GOODNESS.get(m.goodness), goodness_kwargs(m))
             goodness: Any = ChannelGroupGoodness(num_classes, base)
         else:
             goodness = m.goodness
         layer = conv_layer(
-            in_shape, spec, bias=m.bias, goodness=goodness, goodness_kwargs={"p": m.p}, **common
+            in_shape, spec, bias=m.bias, goodness=goodness, goodness_kwargs=goodness_kwargs(m), **common
         )
         layers.append(layer)
         in_shape = layer.block.out_shape  # type: ignore[assignment]

@@ -52,8 +52,9 @@ class ModelConfig:
     kind: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [500, 500])
     activation: str = "relu"
-    goodness: str = "meansq"  # sumsq | meansq | l2 | l1 | lp
+    goodness: str = "meansq"  # sumsq | meansq | l2 | l1 | lp | topk
     p: float = 2.0  # for goodness=lp
+    topk: int = 20  # for goodness=topk: how many of each sample's strongest activities count
     loss: str = "symba"  # symba | softplus | sigmoid_diff
     threshold: Any = 2.0  # softplus / sigmoid_diff: a number or "width"
     alpha: float = 4.0  # symba's scale
@@ -152,6 +153,9 @@ class ProbeConfig:
     batch_size: int = 256
     weight_decay: float = 0.0
     raw: bool = False  # also probe raw pixels, the same way: the baseline features must beat
+    # How many labelled training images the probe learns from (a seeded draw, trainer.seed; None: all).
+    # The network still trains on every image; this measures how label-efficient its features are.
+    labels: int | None = None
 
 
 @dataclass

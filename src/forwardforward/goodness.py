@@ -78,6 +78,37 @@ class L1Norm(LpNorm):
         super().__init__(p=1.0, eps=eps)
 
 
+@GOODNESS.register("topk", "top_k")
+class TopKMeanSquares(Goodness):
+    """Mean of the ``k`` largest squared activities of each sample (a conv map counts every position).
+
+    Why: with a dense goodness every unit is pushed up on every positive, so the units that separate
+    positives from negatives best (for hybrid-image negatives: smooth, global templates) take over, and
+    the layer's code narrows. Counting only the k strongest activities makes units compete: each sample
+    trains just its k best-matching units, which become different prototypes, as in sparse coding or
+    k-means features. On unsupervised hybrid negatives this turned training from harmful to useful for a
+    linear probe (docs/unsupervised.md). Ties between equal activities are broken by ``torch.topk``.
+    """
+
+    def __init__(self, k: int = 20) -> None:
+        super().__init__()
+        if int(k) != k or k < 1:
+            raise ValueError(f"topk goodness needs a positive integer k, got k={k!r}")
+        self.k = int(k)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        flat = h.flatten(1)
+        if flat.shape[1] < self.k:
+            raise ValueError(
+                f"topk goodness: k={self.k} but the layer has only {flat.shape[1]} activities per sample; "
+                f"choose k <= {flat.shape[1]} (model.topk)"
+            )
+        return flat.pow(2).topk(self.k, dim=1, sorted=False).values.mean(1)
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}"
+
+
 def build_goodness(spec: str | nn.Module, **kwargs: object) -> Goodness:
     """A goodness from its registered name (``"sumsq"``, ``"lp"`` with ``p=3``...) or an instance."""
     return GOODNESS.build(spec, **kwargs)  # type: ignore[return-value]

@@ -221,11 +221,25 @@ def probe_from_config(
         "seed": cfg.trainer.seed,
         "device": cfg.trainer.device,
     }
-    probed = probe_network(net, splits.train, splits.test, chosen, **kwargs)
-    result: dict[str, Any] = {"probe": probed.as_dict()}
+    train = labelled_subset(splits.train, p.labels, cfg.trainer.seed)
+    probed = probe_network(net, train, splits.test, chosen, **kwargs)
+    result: dict[str, Any] = {"probe": probed.as_dict(), "probe_labels": len(train)}
     if p.raw if raw is None else raw:
-        result["probe_raw_pixels"] = probe_pixels(splits.train, splits.test, **kwargs).as_dict()
+        result["probe_raw_pixels"] = probe_pixels(train, splits.test, **kwargs).as_dict()
     return result
+
+
+def labelled_subset(train: Any, labels: int | None, seed: int) -> Any:
+    """The ``labels`` training images (a seeded draw) a probe may learn from; all of them for ``None``."""
+    if labels is None:
+        return train
+    if not 0 < labels <= len(train):
+        raise ValueError(
+            f"probe.labels={labels}: the probe needs between 1 and the {len(train)} training images; "
+            "use null for all of them"
+        )
+    g = torch.Generator().manual_seed(int(seed))
+    return train.subset(torch.randperm(len(train), generator=g)[:labels])
 
 
 def fit_unsupervised(cfg: DictConfig, out: Path | None, resume: bool = False, splits: Any = None) -> dict:
@@ -271,6 +285,7 @@ __all__ = [
     "build_unsupervised_trainer",
     "fit_unsupervised",
     "is_unsupervised",
+    "labelled_subset",
     "probe_from_config",
     "source_options",
     "user_source",
