@@ -202,3 +202,26 @@ def test_log_margin_loss_oracle_and_safe_domain() -> None:
     assert float(far_pos.grad) == 0.0 and float(far_neg.grad) == 0.0
     with pytest.raises(ValueError, match="floor must be > 0"):
         LogMarginLoss(floor=0.0)
+
+
+def test_topk_from_the_config_reaches_recurrent_layers_and_channel_groups() -> None:
+    """model.topk reaches every builder that takes the goodness from the config, not only MLP and CNN."""
+    from forwardforward.build import build_network
+    from forwardforward.competition import ChannelGroupGoodness
+    from forwardforward.config import load_config
+    from forwardforward.goodness import TopKMeanSquares
+
+    topk = ["model.goodness=topk", "model.topk=3", "model.hidden=[8,8]"]
+    recurrent = build_network(load_config(None, ["model.kind=recurrent", *topk]), 64, 10)
+    cwc = [
+        "model.kind=cnn",
+        "model.labels=channels",
+        "model.loss=channel_ce",
+        "model.conv=[{channels: 10, kernel: 3}]",
+    ]
+    channels = build_network(load_config(None, [*cwc, *topk]), 64, 10)
+    for layer in recurrent.layers:
+        assert isinstance(layer.goodness, TopKMeanSquares) and layer.goodness.k == 3
+    group = channels.layers[0].goodness
+    assert isinstance(group, ChannelGroupGoodness) and isinstance(group.base, TopKMeanSquares)
+    assert group.base.k == 3

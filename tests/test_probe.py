@@ -132,3 +132,43 @@ def test_ff_probe_on_a_supervised_checkpoint(tmp_path: Path, capsys) -> None:
     assert main(["probe", str(out), "probe.epochs=10", "probe.lr=0.01"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["probe"]["features"] == "layers [0]" and res["probe"]["accuracy"] > 0.5
+
+
+def test_probe_labels_draws_one_subset_for_the_network_and_the_raw_pixel_probe(monkeypatch) -> None:
+    """probe.labels: both probes learn from the same seeded draw of that many labelled images."""
+    from types import SimpleNamespace
+
+    from forwardforward import probe as probe_module
+    from forwardforward.build import build_network, load_data
+    from forwardforward.config import load_config
+    from forwardforward.unsupervised import probe_from_config
+
+    cfg = load_config(None, ["model.labels=none", "trainer.negatives=hybrid", "model.hidden=[8]"])
+    cfg.probe.labels, cfg.probe.raw = 50, True
+    splits = load_data(cfg)
+    seen: dict[str, torch.Tensor] = {}
+
+    def record(name: str, train) -> SimpleNamespace:
+        seen[name] = train.y.clone()
+        return SimpleNamespace(as_dict=lambda: {"accuracy": 0.0})
+
+    monkeypatch.setattr(probe_module, "probe_network", lambda net, train, *a, **k: record("network", train))
+    monkeypatch.setattr(probe_module, "probe_pixels", lambda train, *a, **k: record("pixels", train))
+    result = probe_from_config(cfg, build_network(cfg, 64, 10), splits)
+    assert result["probe_labels"] == 50 and len(splits.train) > 50
+    assert len(seen["network"]) == 50 and torch.equal(seen["network"], seen["pixels"])
+
+
+def test_probe_labels_and_topk_are_checked_before_anything_trains(tmp_path: Path, capsys) -> None:
+    from forwardforward.config import ConfigError, load_config
+
+    unsup = ["model.labels=none", "trainer.negatives=hybrid"]
+    with pytest.raises(ConfigError, match=r"probe\.labels .* >= 1 or null, got 0"):
+        load_config(None, [*unsup, "probe.labels=0"])
+    with pytest.raises(ConfigError, match=r"model\.topk .* >= 1, got 0"):
+        load_config(None, ["model.goodness=topk", "model.topk=0"])
+    # More labels than training images: the error comes before training, and no checkpoint is written.
+    out = tmp_path / "run"
+    rc = main(["train", *unsup, "model.hidden=[8]", "probe.labels=100000", "--out", str(out)])
+    assert rc == 2 and "probe.labels=100000" in capsys.readouterr().err
+    assert not (out / "checkpoint.pt").exists()

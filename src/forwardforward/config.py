@@ -282,6 +282,10 @@ def validate(cfg: DictConfig) -> None:
         if m[key] is not None and not 1 <= m[key] <= 16:
             raise ConfigError(f"model.{key} must be in 1..16 (or null for full precision), got {m[key]}")
     _validate_unsupervised(cfg)
+    if cfg.model.topk < 1:
+        raise ConfigError(
+            f"model.topk is how many activities the topk goodness counts: >= 1, got {cfg.model.topk}"
+        )
     if not 0 <= cfg.data.val_fraction < 1:
         raise ConfigError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
     _validate_kinds(cfg)
@@ -384,6 +388,10 @@ def _validate_unsupervised(cfg: DictConfig) -> None:
     if p.epochs < 1 or p.batch_size < 1 or p.lr <= 0:
         raise ConfigError(
             f"probe needs epochs >= 1, batch_size >= 1 and lr > 0; got {p.epochs}, {p.batch_size}, {p.lr}"
+        )
+    if p.labels is not None and p.labels < 1:
+        raise ConfigError(
+            f"probe.labels is how many labelled images the probe learns from: >= 1 or null, got {p.labels}"
         )
 
 

@@ -83,11 +83,12 @@ class TopKMeanSquares(Goodness):
     """Mean of the ``k`` largest squared activities of each sample (a conv map counts every position).
 
     Why: with a dense goodness every unit is pushed up on every positive, so the units that separate
-    positives from negatives best (for hybrid-image negatives: smooth, global templates) take over, and
-    the layer's code narrows. Counting only the k strongest activities makes units compete: each sample
-    trains just its k best-matching units, which become different prototypes, as in sparse coding or
-    k-means features. On unsupervised hybrid negatives this turned training from harmful to useful for a
-    linear probe (docs/unsupervised.md). Ties between equal activities are broken by ``torch.topk``.
+    positives from negatives best take over, and (we think) the layer's code narrows. Counting only the k
+    strongest activities makes units compete: each sample trains just its k best-matching units, which
+    become different prototypes, as in sparse coding or k-means features. On unsupervised hybrid
+    negatives this turned training from harmful to neutral for a linear probe: it keeps the quality of
+    the random features that a dense goodness destroyed (docs/unsupervised.md). Ties between equal
+    activities are broken by ``torch.topk``.
     """
 
     def __init__(self, k: int = 20) -> None:

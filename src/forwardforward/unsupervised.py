@@ -255,6 +255,8 @@ def fit_unsupervised(cfg: DictConfig, out: Path | None, resume: bool = False, sp
 
     splits = load_data(cfg) if splits is None else splits
     train = splits.train
+    # An impossible probe.labels (more than the training images) fails here, not after training.
+    labelled_subset(train, cfg.probe.labels, cfg.trainer.seed)
     net = build_network(cfg, train.input_dim, train.num_classes)
     trainer = build_unsupervised_trainer(cfg, net, out)
     ckpt = resume_checkpoint(out, resume)
