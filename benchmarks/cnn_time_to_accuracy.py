@@ -45,7 +45,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=None, help="training wall-time budget")
     p.add_argument("--backprop", action="store_true", help="train the backprop twin instead")
     p.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test images")
-    args = p.parse_args()
+    args = p.parse_intermixed_args()  # overrides may come after the options too
     path = args.items[0] if "=" not in args.items[0] else None
     overrides = [a for a in args.items if "=" in a]
     cfg = ff.load_config(path, [*overrides, "trainer.progress=false"])
