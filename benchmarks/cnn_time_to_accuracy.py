@@ -45,6 +45,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=None, help="training wall-time budget")
     p.add_argument("--backprop", action="store_true", help="train the backprop twin instead")
     p.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test images")
+    p.add_argument("--checkpoint", default=None, help="save the trained FF net (ff eval / probe)")
     args = p.parse_intermixed_args()  # overrides may come after the options too
     path = args.items[0] if "=" not in args.items[0] else None
     overrides = [a for a in args.items if "=" in a]
@@ -70,6 +71,8 @@ def main() -> None:
         except _Budget:
             out["stopped_by_budget"] = True
         history = trainer.history
+        if args.checkpoint:
+            out["checkpoint"] = str(trainer.save_checkpoint(args.checkpoint))
         n_layers = len(net.layers)
         out["method"] = "forward-forward"
         out["test_accuracy_goodness"] = [round(r["eval/accuracy"], 4) for r in history]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,34 @@ def test_all_label_scoring_equals_one_pass_per_label(emb_cls: type, local: bool)
     assert torch.allclose(net.label_goodness(x), net.label_goodness_naive(x), atol=1e-5)
 
 
+def test_grouped_conv_keeps_class_groups_apart() -> None:
+    """With one group per class, a class's output channels depend only on that class's input channels."""
+    torch.manual_seed(0)
+    block = ConvBlock((8, 6, 6), 12, groups=4)  # 2 input and 3 output channels per group
+    assert tuple(block.conv.weight.shape) == (12, 2, 3, 3)  # a quarter of the full convolution's weights
+    x = torch.randn(3, 8, 6, 6)
+    moved = x.clone()
+    moved[:, 2:4] += torch.randn(3, 2, 6, 6)  # change group 1's input channels only
+    changed = (block(moved) - block(x)).abs().amax((0, 2, 3)) > 0
+    assert changed.tolist() == [False] * 3 + [True] * 3 + [False] * 6
+    for kwargs, match in [
+        ({"groups": 3}, "groups=3 must be >= 1 and divide both the input channels \\(8\\)"),
+        ({"groups": 0}, "groups=0 must be >= 1"),
+        ({"groups": 2, "local": True}, "locally connected layer has no groups"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ConvBlock((8, 6, 6), 12, **kwargs)
+
+
+def test_all_label_scoring_with_a_grouped_first_conv_equals_one_pass_per_label() -> None:
+    torch.manual_seed(0)
+    emb = SpatialPatterns(C, 1.5, shape=(1, 8, 8))  # image + label channel: 2 channels, 2 groups
+    spec = [{"channels": 4, "pool": "max", "groups": 2}, {"channels": 4, "groups": 2}]
+    net = ff.FFNetwork(conv_stack(emb.output_shape(64), spec), labels=emb).eval()
+    x = torch.rand(5, 1, 8, 8)
+    assert torch.allclose(net.label_goodness(x), net.label_goodness_naive(x), atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- spatial labels
 
 
@@ -215,6 +244,62 @@ def test_channel_competition_needs_no_negatives_and_learns(tmp_path: Path) -> No
     ev = net.evaluate(test)
     assert ev["accuracy"] > 0.8, ev  # chance is 0.25
     assert net.label_goodness(test.x[:7]).shape == (7, C, 2)  # one pass: [B, C, L]
+
+
+def _group_cnn(head_layers: list[int] | None = None) -> ff.FFNetwork:
+    torch.manual_seed(0)
+    layers = conv_stack(
+        (1, 12, 12),
+        [{"channels": 8, "pool": "max", "norm": "layer"}, {"channels": 16, "norm": "layer"}],
+        goodness=ChannelGroupGoodness(C),
+        loss="channel_ce",
+        normalize="none",
+    )
+    layers[1].goodness = ChannelGroupGoodness(C)
+    return ff.FFNetwork(layers, labels=None, num_classes=C, head=True, head_layers=head_layers)
+
+
+@pytest.mark.parametrize("head_layers", [None, [1], [0, 1]])
+def test_channel_competition_head_reads_the_local_loss_pass(head_layers: list[int] | None) -> None:
+    """Without a label in the input, the head's features are the positives' activities: the Trainer takes
+    them from the local-loss forward instead of a second pass, and the head's gradient is unchanged."""
+    net = _group_cnn(head_layers)
+    x, y = bars(16, 3).x.flatten(1), bars(16, 3).y
+    expected = torch.autograd.grad(F.cross_entropy(net.head(net.features(x)), y), list(net.head.parameters()))
+    trainer = ff.Trainer(net, lr=0.0, progress=False, seed=0)  # lr 0: the step keeps the weights
+    calls = []
+    features = net.features
+    net.features = lambda *a, **k: calls.append(1) or features(*a, **k)  # type: ignore[method-assign]
+    trainer.optimizer.zero_grad()
+    row = trainer.train_step(x, y)
+    assert not calls, "the one-pass head must not run a second forward"
+    for p, g in zip(net.head.parameters(), expected):
+        torch.testing.assert_close(p.grad, g)
+    with torch.no_grad():
+        head_loss = float(F.cross_entropy(net.head(features(x)), y))
+    assert row["loss/head"] == pytest.approx(head_loss, rel=1e-5)
+
+
+def test_channel_competition_head_falls_back_when_a_window_skips_its_layer() -> None:
+    net = _group_cnn([1])
+    x, y = bars(16, 3).x.flatten(1), bars(16, 3).y
+    trainer = ff.Trainer(net, lr=0.01, progress=False, seed=0)
+    row = trainer.train_step(x, y, layers=[0])  # layer 1 (the head's) is outside the window
+    assert math.isfinite(row["loss/head"]) and all(p.grad is not None for p in net.head.parameters())
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (Path(__file__).parents[1] / "configs").glob("fmnist-cnn-*.yaml"))
+)
+def test_shipped_fashion_cnn_configs_build_and_take_a_step(name: str) -> None:
+    """Every shipped Fashion-MNIST CNN config loads against the schema, builds, and trains one batch."""
+    cfg = load_config(Path(__file__).parents[1] / "configs" / name, ["trainer.progress=false"])
+    net = build_network(cfg, 784, 10)
+    trainer = build_trainer(cfg, net)
+    x, y = torch.rand(8, 1, 28, 28), torch.arange(8) % 10
+    row = trainer.train_step(x.flatten(1), y)
+    assert all(math.isfinite(v) for v in row.values()), row
+    assert (net.head is not None) == bool(cfg.model.head)
 
 
 def test_spatial_and_planes_cnns_learn_with_negatives() -> None:

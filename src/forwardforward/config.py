@@ -44,6 +44,7 @@ class ConvLayerConfig:
     pool_size: int = 2
     norm: str = "none"  # none | batch | layer (inside the block, before the activation)
     local: bool = False  # locally connected: weights not shared across positions
+    groups: int = 1  # grouped convolution; one group per class keeps class groups apart (CwComp)
 
 
 @dataclass

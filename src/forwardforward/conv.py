@@ -98,6 +98,9 @@ class ConvBlock(nn.Module):
         norm: ``"none"``, ``"batch"`` (BatchNorm2d) or ``"layer"`` (LayerNorm over C, H, W, as GroupNorm
             with one group: per sample, so positives and negatives never share statistics).
         local: a :class:`LocallyConnected2d` (no weight sharing) instead of ``nn.Conv2d``.
+        groups: a grouped convolution (``nn.Conv2d(groups=)``): with one group per class on a
+            channel-wise competition layer, each class's channels see only that class's channels below
+            (CwComp's grouped layers); it costs ``1 / groups`` of the full convolution.
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class ConvBlock(nn.Module):
         norm: str = "none",
         local: bool = False,
         bias: bool = True,
+        groups: int = 1,
     ) -> None:
         super().__init__()
         if len(in_shape) != 3:
@@ -122,11 +126,20 @@ class ConvBlock(nn.Module):
             raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
         c, h, w = (int(s) for s in in_shape)
         self.in_shape = (c, h, w)
+        if groups < 1 or c % groups or channels % groups:
+            raise ValueError(
+                f"conv block: groups={groups} must be >= 1 and divide both the input channels ({c}) and "
+                f"the output channels ({channels})"
+            )
+        if local and groups != 1:
+            raise ValueError("conv block: a locally connected layer has no groups; use groups=1")
         padding = kernel // 2 if padding is None else int(padding)
         if local:
             self.conv: nn.Module = LocallyConnected2d(c, channels, (h, w), kernel, stride, padding, bias)
         else:
-            self.conv = nn.Conv2d(c, channels, kernel, stride=stride, padding=padding, bias=bias)
+            self.conv = nn.Conv2d(
+                c, channels, kernel, stride=stride, padding=padding, bias=bias, groups=groups
+            )
         oh, ow = (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1
         if min(oh, ow) < 1:
             raise ValueError(f"conv block: kernel {kernel} with padding {padding} does not fit {h}x{w}")
@@ -178,7 +191,9 @@ class ConvBlock(nn.Module):
         zc = (
             self.conv(codes, use_bias=False)
             if isinstance(self.conv, LocallyConnected2d)
-            else F.conv2d(codes, self.conv.weight, None, self.conv.stride, self.conv.padding)
+            else F.conv2d(
+                codes, self.conv.weight, None, self.conv.stride, self.conv.padding, groups=self.conv.groups
+            )
         )
         z = (zb.unsqueeze(1) + zc.unsqueeze(0)).reshape(b * c, *zb.shape[1:])
         return self.after_conv(z)
@@ -196,6 +211,7 @@ class ConvSpec:
     pool_size: int = 2
     norm: str = "none"
     local: bool = False
+    groups: int = 1
 
 
 def conv_layer(
@@ -206,7 +222,17 @@ def conv_layer(
     if layer_kwargs.get("peer_norm", 0.0):
         raise ValueError("peer normalisation is defined for MLP layers only; set peer_norm=0 for conv layers")
     block = ConvBlock(
-        in_shape, s.channels, s.kernel, s.stride, s.padding, s.pool, s.pool_size, s.norm, s.local, bias
+        in_shape,
+        s.channels,
+        s.kernel,
+        s.stride,
+        s.padding,
+        s.pool,
+        s.pool_size,
+        s.norm,
+        s.local,
+        bias,
+        s.groups,
     )
     return FFLayer(block, **layer_kwargs)
 
@@ -245,7 +271,17 @@ class BackpropCNN(nn.Module):
         for spec in specs:
             s = spec if isinstance(spec, ConvSpec) else ConvSpec(**spec)
             block = ConvBlock(
-                shape, s.channels, s.kernel, s.stride, s.padding, s.pool, s.pool_size, s.norm, s.local, bias
+                shape,
+                s.channels,
+                s.kernel,
+                s.stride,
+                s.padding,
+                s.pool,
+                s.pool_size,
+                s.norm,
+                s.local,
+                bias,
+                s.groups,
             )
             blocks += [block, build_activation(activation)]
             shape = block.out_shape

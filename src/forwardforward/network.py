@@ -179,15 +179,18 @@ class FFNetwork(nn.Module):
         x_neg: torch.Tensor,
         layers: Sequence[int] | None = None,
         y: torch.Tensor | None = None,
+        capture: dict[int, torch.Tensor] | None = None,
     ) -> tuple[list[torch.Tensor], list[LayerStats]]:
         """One loss per layer (or per chosen layer) for embedded positive and negative inputs.
 
         Positives and negatives go through in one concatenated forward. Summing the returned losses and
         calling ``backward()`` gives every layer exactly its own local gradient. Channel-wise competition
-        takes the labels ``y`` instead of negatives (``x_neg`` may be an empty batch).
+        takes the labels ``y`` instead of negatives (``x_neg`` may be an empty batch). ``capture``: see
+        :meth:`iter_local_losses`.
         """
         losses, stats = [], []
-        for _, loss, st in self.iter_local_losses(x_pos, x_neg, layers, y=y):
+        extra = {} if capture is None else {"capture": capture}  # subclasses need not know about capture
+        for _, loss, st in self.iter_local_losses(x_pos, x_neg, layers, y=y, **extra):
             losses.append(loss)
             stats.append(st)
         return losses, stats
@@ -198,6 +201,7 @@ class FFNetwork(nn.Module):
         x_neg: torch.Tensor,
         layers: Sequence[int] | None = None,
         y: torch.Tensor | None = None,
+        capture: dict[int, torch.Tensor] | None = None,
     ) -> Iterator[tuple[int, torch.Tensor, LayerStats]]:
         """Lazily yield ``(layer index, loss, stats)``, computing layer ``i + 1`` only when asked.
 
@@ -206,6 +210,11 @@ class FFNetwork(nn.Module):
         alive at a time and training memory stays flat in depth (``Trainer(layerwise_step=True)``). The
         next layer's input is handed over before the yield, from activities computed with the weights as
         they were, so the result equals the one-backward path.
+
+        ``capture``: a dict whose keys are layer indices; each computed one gets the positives' detached,
+        flattened normalised activity (what :meth:`features` gives the head). When the input carries no
+        label (channel-wise competition), that *is* the head's input, so the Trainer reads it here instead
+        of a second forward pass.
         """
         n = x_pos.shape[0]
         x = torch.cat([x_pos, x_neg], 0)
@@ -213,6 +222,8 @@ class FFNetwork(nn.Module):
         last = max(chosen)
         for i, layer in enumerate(self.layers[: last + 1]):
             h = layer(x)
+            if capture is not None and i in capture:
+                capture[i] = layer.pass_on(h[:n].detach()).flatten(1)
             x = self.hand_over(i, h) if i < last else x
             if i in chosen:
                 loss, st = layer.local_loss(h[:n], h[n:], y=y)

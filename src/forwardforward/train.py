@@ -285,7 +285,13 @@ class Trainer:
         self._set_lr()
         head_loss = None
         scores = None
-        if net.head is not None:
+        # With no label in the input (channel-wise competition) the head's features are the positives'
+        # activities: they are read from the local-loss pass below instead of a second forward.
+        capture: dict[int, torch.Tensor] | None = None
+        one_pass_head = net.head is not None and net.labels is None and not net.needs_negatives
+        if one_pass_head and not self.layerwise_step:
+            capture = dict.fromkeys(net.head_layers, torch.empty(0))
+        elif net.head is not None:
             with torch.no_grad():
                 feats = net.features(x)
             logits = net.head(feats)
@@ -302,7 +308,15 @@ class Trainer:
         if self.layerwise_step:
             stats = self._layerwise_step(x_pos, x_neg, head_loss, layers, y_true)
             return self._step_row(stats, head_loss, layers)
-        losses, stats = net.local_losses(x_pos, x_neg, layers, y=y_true)
+        losses, stats = net.local_losses(x_pos, x_neg, layers, y=y_true, capture=capture)
+        if capture is not None:
+            assert net.head is not None
+            if any(v.numel() == 0 for v in capture.values()):  # a staggered window left a head layer out
+                with torch.no_grad():
+                    feats = net.features(x)
+            else:
+                feats = torch.cat([capture[i] for i in net.head_layers], 1)
+            head_loss = F.cross_entropy(net.head(feats), y)
         total = torch.stack(losses).sum()
         if head_loss is not None:
             total = total + head_loss
