@@ -214,6 +214,23 @@ class ConvSpec:
     groups: int = 1
 
 
+def block_from_spec(in_shape: Sequence[int], s: ConvSpec, bias: bool = True) -> ConvBlock:
+    """The :class:`ConvBlock` a spec describes (shared by the FF layers and the backprop twin)."""
+    return ConvBlock(
+        in_shape,
+        s.channels,
+        s.kernel,
+        stride=s.stride,
+        padding=s.padding,
+        pool=s.pool,
+        pool_size=s.pool_size,
+        norm=s.norm,
+        local=s.local,
+        bias=bias,
+        groups=s.groups,
+    )
+
+
 def conv_layer(
     in_shape: Sequence[int], spec: ConvSpec | dict[str, Any], bias: bool = True, **layer_kwargs: Any
 ) -> FFLayer:
@@ -221,20 +238,7 @@ def conv_layer(
     s = spec if isinstance(spec, ConvSpec) else ConvSpec(**spec)
     if layer_kwargs.get("peer_norm", 0.0):
         raise ValueError("peer normalisation is defined for MLP layers only; set peer_norm=0 for conv layers")
-    block = ConvBlock(
-        in_shape,
-        s.channels,
-        s.kernel,
-        s.stride,
-        s.padding,
-        s.pool,
-        s.pool_size,
-        s.norm,
-        s.local,
-        bias,
-        s.groups,
-    )
-    return FFLayer(block, **layer_kwargs)
+    return FFLayer(block_from_spec(in_shape, s, bias), **layer_kwargs)
 
 
 def conv_stack(
@@ -270,19 +274,7 @@ class BackpropCNN(nn.Module):
         blocks, shape = [], tuple(input_shape)
         for spec in specs:
             s = spec if isinstance(spec, ConvSpec) else ConvSpec(**spec)
-            block = ConvBlock(
-                shape,
-                s.channels,
-                s.kernel,
-                s.stride,
-                s.padding,
-                s.pool,
-                s.pool_size,
-                s.norm,
-                s.local,
-                bias,
-                s.groups,
-            )
+            block = block_from_spec(shape, s, bias)
             blocks += [block, build_activation(activation)]
             shape = block.out_shape
         self.features = nn.Sequential(*blocks)
