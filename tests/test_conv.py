@@ -216,7 +216,8 @@ def test_channel_group_goodness_and_cross_entropy_by_hand() -> None:
         ChannelGroupGoodness(3)(torch.randn(2, 7, 2, 2))
 
 
-def test_channel_competition_needs_no_negatives_and_learns(tmp_path: Path) -> None:
+def _group_cnn(head: bool = False, head_layers: list[int] | None = None) -> ff.FFNetwork:
+    """A seeded two-layer channel-wise competition CNN for the 12x12 bars."""
     torch.manual_seed(0)
     layers = conv_stack(
         (1, 12, 12),
@@ -226,7 +227,11 @@ def test_channel_competition_needs_no_negatives_and_learns(tmp_path: Path) -> No
         normalize="none",
     )
     layers[1].goodness = ChannelGroupGoodness(C)
-    net = ff.FFNetwork(layers, labels=None, num_classes=C, head=False)
+    return ff.FFNetwork(layers, labels=None, num_classes=C, head=head, head_layers=head_layers)
+
+
+def test_channel_competition_needs_no_negatives_and_learns(tmp_path: Path) -> None:
+    net = _group_cnn()
     assert not net.needs_negatives and net.one_pass
 
     class NoNegatives(ff.negatives.RandomLabel):
@@ -246,25 +251,13 @@ def test_channel_competition_needs_no_negatives_and_learns(tmp_path: Path) -> No
     assert net.label_goodness(test.x[:7]).shape == (7, C, 2)  # one pass: [B, C, L]
 
 
-def _group_cnn(head_layers: list[int] | None = None) -> ff.FFNetwork:
-    torch.manual_seed(0)
-    layers = conv_stack(
-        (1, 12, 12),
-        [{"channels": 8, "pool": "max", "norm": "layer"}, {"channels": 16, "norm": "layer"}],
-        goodness=ChannelGroupGoodness(C),
-        loss="channel_ce",
-        normalize="none",
-    )
-    layers[1].goodness = ChannelGroupGoodness(C)
-    return ff.FFNetwork(layers, labels=None, num_classes=C, head=True, head_layers=head_layers)
-
-
 @pytest.mark.parametrize("head_layers", [None, [1], [0, 1]])
 def test_channel_competition_head_reads_the_local_loss_pass(head_layers: list[int] | None) -> None:
     """Without a label in the input, the head's features are the positives' activities: the Trainer takes
     them from the local-loss forward instead of a second pass, and the head's gradient is unchanged."""
-    net = _group_cnn(head_layers)
-    x, y = bars(16, 3).x.flatten(1), bars(16, 3).y
+    net = _group_cnn(head=True, head_layers=head_layers)
+    data = bars(16, 3)
+    x, y = data.x.flatten(1), data.y
     expected = torch.autograd.grad(F.cross_entropy(net.head(net.features(x)), y), list(net.head.parameters()))
     trainer = ff.Trainer(net, lr=0.0, progress=False, seed=0)  # lr 0: the step keeps the weights
     calls = []
@@ -281,8 +274,9 @@ def test_channel_competition_head_reads_the_local_loss_pass(head_layers: list[in
 
 
 def test_channel_competition_head_falls_back_when_a_window_skips_its_layer() -> None:
-    net = _group_cnn([1])
-    x, y = bars(16, 3).x.flatten(1), bars(16, 3).y
+    net = _group_cnn(head=True, head_layers=[1])
+    data = bars(16, 3)
+    x, y = data.x.flatten(1), data.y
     trainer = ff.Trainer(net, lr=0.01, progress=False, seed=0)
     row = trainer.train_step(x, y, layers=[0])  # layer 1 (the head's) is outside the window
     assert math.isfinite(row["loss/head"]) and all(p.grad is not None for p in net.head.parameters())
