@@ -217,7 +217,13 @@ def test_ff_train_writes_the_run_and_ff_eval_reproduces_it(tmp_path: Path, capsy
     assert evaluated["accuracy"] == result["test_accuracy_goodness"]
     assert evaluated["head_accuracy"] == result["test_accuracy_head"]
     assert evaluated["layer_accuracy"] == result["layer_accuracy"]
-    assert "int8_cascade" not in evaluated
+    assert "int8_cascade" not in evaluated and "accuracy_views" not in evaluated
+
+    rc, stdout, err = run(["eval", str(out / "checkpoint.pt"), "model.test_views=cross"], capsys)
+    assert rc == 0, err
+    shifted = json.loads(stdout)  # test-time views: the one-view figures stay, the averaged ones join them
+    assert shifted["views"] == 5 and shifted["accuracy"] == evaluated["accuracy"]
+    assert shifted["accuracy_views"] > 0.2 and len(shifted["layer_accuracy_views"]) == 2  # chance: 0.1
 
     rc, stdout, err = run(["eval", str(out / "checkpoint.pt"), "--int8"], capsys)
     assert rc == 0, err

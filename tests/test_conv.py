@@ -139,6 +139,48 @@ def test_all_label_scoring_equals_one_pass_per_label(emb_cls: type, local: bool)
     assert torch.allclose(net.label_goodness(x), net.label_goodness_naive(x), atol=1e-5)
 
 
+@pytest.mark.parametrize("labels", ["spatial", "channels"])
+def test_channels_last_layout_changes_speed_not_numbers(labels: str) -> None:
+    """NHWC weights and activities give the NCHW net's goodness, scores and gradients (to float rounding),
+    and the layout survives every block, so no layer silently converts back."""
+    spec = [{"channels": 20, "pool": "max", "norm": "batch"}, {"channels": 20, "norm": "layer"}]
+
+    def net(channels_last: bool) -> ff.FFNetwork:
+        torch.manual_seed(0)
+        if labels == "channels":
+            layers = conv_stack(
+                (1, 8, 8), spec, goodness=ChannelGroupGoodness(C), loss="channel_ce", normalize="none",
+                channels_last=channels_last,
+            )  # fmt: skip
+            layers[1].goodness = ChannelGroupGoodness(C)
+            return ff.FFNetwork(layers, labels=None, num_classes=C, head=False)
+        emb = SpatialPatterns(C, strength=1.0, shape=(1, 8, 8))
+        return ff.FFNetwork(conv_stack(emb.output_shape(64), spec, channels_last=channels_last), labels=emb)
+
+    nchw, nhwc = net(False), net(True)
+    assert nhwc.layers[0].block.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x, y = torch.rand(6, 64), torch.arange(6) % C
+    xn = nchw.embed(x, y) if labels != "channels" else x
+    xh = nhwc.embed(x, y) if labels != "channels" else x
+    for h_n, h_h in zip(nchw.activities(xn), nhwc.activities(xh)):
+        assert h_h.is_contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(h_n, h_h, atol=1e-5)
+    neg = x[:0] if labels == "channels" else nchw.embed(x, (y + 1) % C)
+    for a, b in zip(nchw.local_losses(xn, neg, y=y)[0], nhwc.local_losses(xh, neg, y=y)[0]):
+        a.backward()
+        b.backward()
+        assert torch.allclose(a, b, atol=1e-5)
+    # Float rounding differs between the layouts' kernels; a conv bias right before BatchNorm has a true
+    # gradient of zero and carries only that rounding, so compare against the net's gradient scale.
+    pairs = [(p_n, p_h) for p_n, p_h in zip(nchw.parameters(), nhwc.parameters()) if p_n.grad is not None]
+    assert len(pairs) >= 6  # both blocks' conv and norm parameters
+    scale = max(p_n.grad.abs().max().item() for p_n, _ in pairs)
+    for p_n, p_h in pairs:
+        assert torch.allclose(p_n.grad, p_h.grad, atol=1e-4 * scale, rtol=1e-3)
+    nchw.eval(), nhwc.eval()
+    assert torch.allclose(nchw.scores(x), nhwc.scores(x), atol=1e-4)
+
+
 def test_grouped_conv_keeps_class_groups_apart() -> None:
     """With one group per class, a class's output channels depend only on that class's input channels."""
     torch.manual_seed(0)

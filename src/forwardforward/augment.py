@@ -7,10 +7,13 @@ An augmentation maps a batch ``[B, C, H, W]`` and a generator to a batch of the 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import TEST_VIEWS
 from .registry import Registry
 
 AUGMENT: Registry[nn.Module] = Registry("augmentation")
@@ -78,6 +81,60 @@ class RandomShiftFlip(RandomShift):
 
     def apply_images(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return random_flip(random_shift(x, self.max_shift, generator), generator)
+
+
+class ShiftViews(nn.Module):
+    """Test-time views: each image and its copies translated by up to ``radius`` pixels (zero fill).
+
+    Prediction averages the goodness over the views (``FFNetwork.evaluate(views=)`` /
+    ``predict(views=)``), which smooths out the one-pixel jitter a shift-augmented net still has. The
+    identity comes first so the one-view result is read off the same pass. ``cross`` keeps the four axis
+    shifts per radius step (``4 * radius + 1`` views); otherwise every offset of the square
+    (``(2 * radius + 1) ** 2`` views). Deterministic: nothing is sampled.
+    """
+
+    def __init__(
+        self, radius: int = 1, shape: tuple[int, int, int] | None = None, cross: bool = False
+    ) -> None:
+        super().__init__()
+        if radius < 1:
+            raise ValueError(f"test-time shift views need radius >= 1 pixel, got {radius}")
+        self.radius, self.shape, self.cross = int(radius), shape, bool(cross)
+        r = range(-self.radius, self.radius + 1)
+        self.offsets = [(0, 0)] + [
+            (dy, dx) for dy in r for dx in r if (dy, dx) != (0, 0) and (not cross or dy == 0 or dx == 0)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.dim() == 4:
+            img = x
+        elif self.shape is not None and x.dim() == 2 and x.shape[1] == math.prod(self.shape):
+            img = x.reshape(x.shape[0], *self.shape)
+        else:
+            raise ValueError(
+                f"shift views need images [B, C, H, W] or flat [B, prod(shape)] inputs with shape=...; "
+                f"got {tuple(x.shape)} with shape={self.shape}"
+            )
+        s, (h, w) = self.radius, img.shape[2:]
+        padded = F.pad(img, (s, s, s, s))
+        # A view shifted by (dy, dx) shows the pixel (i - dy, j - dx) at (i, j): content moves by (dy, dx).
+        return [
+            padded[:, :, s - dy : s - dy + h, s - dx : s - dx + w].reshape(x.shape) for dy, dx in self.offsets
+        ]
+
+    def extra_repr(self) -> str:
+        return f"radius={self.radius}, views={len(self)}, cross={self.cross}"
+
+
+def build_test_views(name: str, shape: tuple[int, int, int], radius: int = 1) -> ShiftViews | None:
+    """``model.test_views``: ``none`` (one view), ``shift`` (the 3x3 square of one-pixel shifts, 9 views)
+    or ``cross`` (the image and its four one-pixel axis shifts, 5 views)."""
+    if name not in TEST_VIEWS:
+        raise ValueError(f"unknown test_views {name!r}; valid: {', '.join(TEST_VIEWS)}")
+    return None if name == "none" else ShiftViews(radius, shape, cross=name == "cross")
 
 
 def build_augment(

@@ -141,11 +141,23 @@ def build_network(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwarg
     m = cfg.model
     torch.manual_seed(cfg.trainer.seed)
     if m.get("kind", "mlp") == "recurrent":
-        return _build_recurrent(cfg, input_dim, num_classes)
-    if m.get("kind", "mlp") == "cnn":
+        net = _build_recurrent(cfg, input_dim, num_classes)
+    elif m.get("kind", "mlp") == "cnn":
         from .cnn_build import build_cnn
 
-        return build_cnn(cfg, input_dim, num_classes, **mlp_kwargs)
+        net = build_cnn(cfg, input_dim, num_classes, **mlp_kwargs)
+    else:
+        net = _build_mlp(cfg, input_dim, num_classes, **mlp_kwargs)
+    if m.test_views != "none":
+        from .augment import build_test_views
+        from .cnn_build import data_shape
+
+        net.test_views = build_test_views(m.test_views, data_shape(cfg, input_dim))
+    return net
+
+
+def _build_mlp(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwargs: Any) -> FFNetwork:
+    m = cfg.model
     unsupervised = m.labels == "none"  # no label embedding, no head: nothing label-dependent is built
     net = FFNetwork.mlp(
         [input_dim, *m.hidden],

@@ -117,7 +117,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise ValueError(f"--int8 cannot score {args.checkpoint}: {err}") from err
     with torch.no_grad():
-        res = net.evaluate(splits.test)
+        res = net.evaluate(splits.test, views=net.test_views)
     if args.int8:
         calibration = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))[:2000]
         res["int8_cascade"] = evaluate_cascade(cascade, splits.train.x[calibration], splits.test)

@@ -77,7 +77,13 @@ def build_cnn(
         else:
             goodness = m.goodness
         layer = conv_layer(
-            in_shape, spec, bias=m.bias, goodness=goodness, goodness_kwargs=goodness_kwargs(m), **common
+            in_shape,
+            spec,
+            bias=m.bias,
+            channels_last=m.channels_last,
+            goodness=goodness,
+            goodness_kwargs=goodness_kwargs(m),
+            **common,
         )
         layers.append(layer)
         in_shape = layer.block.out_shape  # type: ignore[assignment]
@@ -104,5 +110,7 @@ def train_backprop_cnn(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
     torch.manual_seed(cfg.trainer.seed)
     shape = data_shape(cfg, splits.train.input_dim)
     m = cfg.model
-    model = BackpropCNN(shape, conv_specs(cfg), splits.train.num_classes, m.activation, m.bias)
+    model = BackpropCNN(
+        shape, conv_specs(cfg), splits.train.num_classes, m.activation, m.bias, m.channels_last
+    )
     return train_twin_model(cfg, model, splits, augment=augmentation(cfg))

@@ -7,7 +7,7 @@ Usable without the Trainer: ``local_losses`` returns one scalar per layer (sum t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -77,6 +77,9 @@ class FFNetwork(nn.Module):
         if labels is not None and any(p.requires_grad for p in labels.parameters()):
             # A learned label embedding (label planes) is the first layer's to train: let its gradient in.
             self.layers[0].detach_input = False
+        #: Test-time views (:class:`~forwardforward.augment.ShiftViews`, set from ``model.test_views``)
+        #: that ``ff eval`` and the benchmarks hand to :meth:`evaluate` / :meth:`predict`; ``None``: one view.
+        self.test_views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None
         self.head: nn.Linear | None = None
         if head and self.num_classes is not None:
             dim = sum(self._units(i) for i in self.head_layers)
@@ -407,21 +410,42 @@ class FFNetwork(nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, x: torch.Tensor, mode: str = "goodness", keep: int | None = None, prune_after: int | None = None
+        self,
+        x: torch.Tensor,
+        mode: str = "goodness",
+        keep: int | None = None,
+        prune_after: int | None = None,
+        views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """Predicted classes: ``mode="goodness"`` (all-label goodness argmax, optionally with candidate
-        pruning: see :meth:`scores`) or ``"head"``."""
+        pruning: see :meth:`scores`) or ``"head"``. With ``views`` (e.g. :attr:`test_views`, an
+        :class:`~forwardforward.augment.ShiftViews`), the scores (head: the softmax) are averaged over the
+        views of each input: test-time augmentation."""
+        if mode not in ("goodness", "head"):
+            raise ValueError(f"unknown prediction mode {mode!r}; valid: 'goodness', 'head'")
         if mode == "goodness":
-            return self.scores(x, keep=keep, prune_after=prune_after).argmax(1)
-        if mode == "head":
-            return self.head_logits(x).argmax(1)
-        raise ValueError(f"unknown prediction mode {mode!r}; valid: 'goodness', 'head'")
+            score = lambda v: self.scores(v, keep=keep, prune_after=prune_after)  # noqa: E731
+        else:
+            score = lambda v: self.head_logits(v).softmax(1)  # noqa: E731
+        if views is None:
+            return score(x).argmax(1)
+        return torch.stack([score(v) for v in views(x)]).mean(0).argmax(1)
 
     @torch.no_grad()
-    def evaluate(self, data: Any, batch_size: int = 1000) -> dict[str, Any]:
+    def evaluate(
+        self,
+        data: Any,
+        batch_size: int = 1000,
+        views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
+    ) -> dict[str, Any]:
         """Accuracy by goodness (summed over ``score_layers``; also over every layer, the first included),
         per layer, by the head, and the mean goodness of the true label vs the wrong ones per layer.
-        ``data`` has ``.x`` and ``.y``."""
+        ``data`` has ``.x`` and ``.y``.
+
+        With ``views`` (a callable returning views of a batch, the unchanged batch first, such as
+        :attr:`test_views`), also the test-time-augmented accuracies: goodness (head: softmax) averaged over
+        the views, as ``accuracy_views``, ``layer_accuracy_views`` and ``head_accuracy_views``; the one-view
+        figures are read off the first view, so they stay comparable with an evaluation without views."""
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
@@ -434,18 +458,30 @@ class FFNetwork(nn.Module):
         g_wrong = torch.zeros(len(self.layers))
         c = self.num_classes
         assert c is not None
+        views_correct = views_head_correct = n_views = 0
+        views_per_layer = torch.zeros(len(self.layers))
         for s in range(0, n, batch_size):
             xb = data.x[s : s + batch_size].to(device)
             yb = data.y[s : s + batch_size].to(device)
-            g = self.label_goodness(xb)  # [B, C, L]
+            batches = [xb] if views is None else views(xb)
+            n_views = len(batches)
+            gs = [self.label_goodness(v) for v in batches]  # each [B, C, L]
+            g = gs[0]
             correct += int((g[:, :, self.score_layers].sum(2).argmax(1) == yb).sum())
             correct_all += int((g.sum(2).argmax(1) == yb).sum())
             per_layer += (g.argmax(1) == yb.unsqueeze(1)).sum(0).cpu().float()
             truth = F.one_hot(yb, c).bool().unsqueeze(2)
             g_true += (g * truth).sum((0, 1)).cpu()
             g_wrong += (g * ~truth).sum((0, 1)).cpu() / (c - 1)
-            if self.head is not None:
-                head_correct += int((self.head(self.features(xb)).argmax(1) == yb).sum())
+            probs = [self.head(self.features(v)).softmax(1) for v in batches] if self.head is not None else []
+            if probs:
+                head_correct += int((probs[0].argmax(1) == yb).sum())
+            if views is not None:
+                gv = torch.stack(gs).mean(0)
+                views_correct += int((gv[:, :, self.score_layers].sum(2).argmax(1) == yb).sum())
+                views_per_layer += (gv.argmax(1) == yb.unsqueeze(1)).sum(0).cpu().float()
+                if probs:
+                    views_head_correct += int((torch.stack(probs).mean(0).argmax(1) == yb).sum())
         self.train(was_training)
         result: dict[str, Any] = {
             "accuracy": correct / n,
@@ -456,4 +492,10 @@ class FFNetwork(nn.Module):
         }
         if self.head is not None:
             result["head_accuracy"] = head_correct / n
+        if views is not None:
+            result["views"] = n_views
+            result["accuracy_views"] = views_correct / n
+            result["layer_accuracy_views"] = (views_per_layer / n).tolist()
+            if self.head is not None:
+                result["head_accuracy_views"] = views_head_correct / n
         return result
