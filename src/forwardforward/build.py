@@ -75,8 +75,8 @@ def fit_from_config(
     t0 = time.perf_counter()
     history = trainer.fit(train, cfg.trainer.epochs, cfg.trainer.batch_size, eval_data, resume=ckpt)
     seconds = time.perf_counter() - t0
-    test = net.evaluate(splits.test)
-    result = {
+    test = net.evaluate(splits.test, views=net.test_views)
+    result: dict[str, Any] = {
         "dataset": cfg.data.name,
         "test_accuracy_goodness": test["accuracy"],
         "test_accuracy_head": test.get("head_accuracy"),
@@ -86,6 +86,9 @@ def fit_from_config(
         "train_seconds": round(seconds, 2),
         "train_wall_total": round(history[-1]["wall"], 2) if history else None,
     }
+    if net.test_views is not None:  # model.test_views: goodness averaged over shifted copies as well
+        result["test_views"] = test["views"]
+        result["test_accuracy_views"] = test["accuracy_views"]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
