@@ -423,10 +423,12 @@ class FFNetwork(nn.Module):
         views of each input: test-time augmentation."""
         if mode not in ("goodness", "head"):
             raise ValueError(f"unknown prediction mode {mode!r}; valid: 'goodness', 'head'")
-        if mode == "goodness":
-            score = lambda v: self.scores(v, keep=keep, prune_after=prune_after)  # noqa: E731
-        else:
-            score = lambda v: self.head_logits(v).softmax(1)  # noqa: E731
+
+        def score(v: torch.Tensor) -> torch.Tensor:
+            if mode == "goodness":
+                return self.scores(v, keep=keep, prune_after=prune_after)
+            return self.head_logits(v).softmax(1)
+
         if views is None:
             return score(x).argmax(1)
         return torch.stack([score(v) for v in views(x)]).mean(0).argmax(1)
