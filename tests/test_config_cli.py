@@ -274,7 +274,7 @@ def test_ff_train_from_a_yaml_file(tmp_path: Path, capsys) -> None:
         (["train", "trainer.epochs=ten"], "ff: error: bad value override 'trainer.epochs=ten'"),
         (["train", *TINY, "model.loss=symbaa"], "ff: error: unknown loss 'symbaa'"),
         (["train", *TINY, "model.activation=rellu"], "ff: error: unknown activation 'rellu'"),
-        (["train", *TINY, "trainer.optimizer=adamm"], "ff: error: unknown optimizer 'adamm'"),
+        (["train", *TINY, "trainer.optimizer=adamm"], "ff: error: unknown trainer.optimizer 'adamm'"),
         (["train", *TINY, "trainer.schedule=gready"], "ff: error: unknown schedule 'gready'"),
         (
             ["train", *TINY, "model.loss=softplus", "model.threshold=width"],

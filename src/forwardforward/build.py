@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from .analog import make_analog
 from .config import to_dict
+from .init import initialize
 from .negatives import HardLabel, RandomLabel
 from .network import FFNetwork
 from .train import Trainer
@@ -116,6 +117,16 @@ def layer_pieces(m: DictConfig) -> dict[str, Any]:
         "loss_kwargs": {"threshold": _threshold(m.threshold), "alpha": m.alpha, "temperature": m.temperature},
         "normalize": m.normalize,
         "peer_norm": m.peer_norm,
+        "peer_momentum": m.peer_momentum,
+        "peer_gated": m.peer_gated,
+    }
+
+
+def network_pieces(m: DictConfig) -> dict[str, Any]:
+    """The whole-network pieces every FF model kind takes from ``model``: input normalisation, head bias."""
+    return {
+        "input_normalize": None if m.input_normalize == "none" else m.input_normalize,
+        "head_bias": m.head_bias,
     }
 
 
@@ -151,6 +162,7 @@ def build_network(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwarg
         net = build_cnn(cfg, input_dim, num_classes, **mlp_kwargs)
     else:
         net = _build_mlp(cfg, input_dim, num_classes, **mlp_kwargs)
+    initialize(net, m.init)
     if m.test_views != "none":
         from .augment import build_test_views
         from .cnn_build import data_shape
@@ -169,6 +181,7 @@ def _build_mlp(cfg: DictConfig, input_dim: int, num_classes: int, **mlp_kwargs: 
         label_strength=m.label_strength,
         bias=m.bias,
         **layer_kwargs(m),
+        **network_pieces(m),
         **mlp_kwargs,
     )
     return make_analog(net, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)  # type: ignore[return-value]
@@ -240,6 +253,9 @@ def build_trainer(
         head_lr=t.head_lr,
         schedule=t.schedule,
         cooldown_start=t.cooldown_start,
+        cooldown_every=t.cooldown_every,
+        decay_biases=t.decay_biases,
+        head_weight_decay=t.head_weight_decay,
         hard_source=t.hard_source,
         seed=t.seed,
         device=t.device,
@@ -269,8 +285,11 @@ def _image_training(cfg: DictConfig, net: FFNetwork) -> dict[str, Any]:
 
 
 def optimizer_kwargs(cfg: DictConfig) -> dict[str, Any]:
-    """Extra optimiser arguments a config sets (``trainer.momentum`` for SGD/RMSprop)."""
-    return {"momentum": cfg.trainer.momentum} if cfg.trainer.momentum is not None else {}
+    """Extra optimiser arguments a config sets: ``trainer.momentum`` (SGD, RMSprop) and everything in
+    ``trainer.optimizer_kwargs``."""
+    t = cfg.trainer
+    extra = dict(t.get("optimizer_kwargs") or {})
+    return {**({"momentum": t.momentum} if t.momentum is not None else {}), **extra}
 
 
 #: The config keys the backprop twin reads (``data.*`` too); the rest (goodness, loss, labels, negatives...)

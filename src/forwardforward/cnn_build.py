@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from .augment import build_augment
-from .build import goodness_kwargs, layer_pieces
+from .build import goodness_kwargs, layer_pieces, network_pieces
 from .competition import ChannelGroupGoodness
 from .conv import BackpropCNN, ConvSpec, conv_layer
 from .goodness import GOODNESS
@@ -94,6 +94,7 @@ def build_cnn(
         head_layers=list(m.head_layers) if m.head_layers is not None else [len(layers) - 1],
         head=m.head,
         num_classes=None if m.labels == "none" else num_classes,
+        **network_pieces(m),
     )
 
 

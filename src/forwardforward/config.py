@@ -68,6 +68,13 @@ class ModelConfig:
     label_strength: float = 1.0
     bias: bool = True
     peer_norm: float = 0.0  # Hinton's lambda (0.03); 0 disables
+    peer_momentum: float = 0.9  # decay of each unit's running mean activity for peer normalisation
+    # false: the peer term reaches each unit's total input even while the unit is off (Hinton's code);
+    # true: only through the activation, so a dead ReLU gets none of it
+    peer_gated: bool = True
+    input_normalize: str = "none"  # none | rms | length: normalise the embedded input, label included
+    init: str = "torch"  # torch (PyTorch's own) | hinton (N(0, 1/fan_in) weights, zero biases and head)
+    head_bias: bool = True  # the linear head's bias (Hinton's code has none that learns)
     score_layers: list[int] | None = None  # default: all but the first
     head: bool = True  # linear softmax head on neutral-label features
     head_layers: list[int] | None = None  # default: all layers
@@ -93,10 +100,15 @@ class TrainerConfig:
     optimizer: str = "adam"  # any torch.optim class name
     lr: float = 0.01
     weight_decay: float = 0.0
+    decay_biases: bool = True  # false: weight_decay on weights only (Hinton's code)
     momentum: float | None = None  # passed to optimisers that take it (SGD, RMSprop)
+    # any further optimiser arguments, e.g. {dampening: 0.9} for sgd or {delay: 0.9} for smoothed_sgd
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     layer_lr: list[float] | None = None  # one learning rate per layer
     head_lr: float | None = None
+    head_weight_decay: float | None = None  # default: weight_decay
     cooldown_start: float = 1.0  # fraction of training after which lr decays linearly to 0
+    cooldown_every: str = "step"  # step | epoch (the rate changes once per epoch, as in Hinton's code)
     negatives: str = "hard"  # hard | random
     hard_source: str = "head"  # head | goodness
     hard_temperature: float = 1.0
@@ -300,7 +312,40 @@ def validate(cfg: DictConfig) -> None:
         )
     if m.test_views != "none" and m.kind == "sequence":
         raise ConfigError("model.test_views shifts images; a sequence model has none: use test_views=none")
+    _validate_pieces(cfg)
     _validate_kinds(cfg)
+
+
+def _validate_pieces(cfg: DictConfig) -> None:
+    """Names that select a registered piece are checked here, before any data are read."""
+    from .init import INITS
+    from .normalize import NORMALIZE
+    from .optim import OPTIMIZERS, torch_optimizers
+
+    m, t = cfg.model, cfg.trainer
+    for key, registry in (("input_normalize", NORMALIZE), ("init", INITS)):
+        if m[key] not in registry:
+            raise ConfigError(
+                f"unknown model.{key} {m[key]!r}; valid: {', '.join(registry.names())}."
+                f"{suggest(m[key], registry.names())}"
+            )
+    optimizers = sorted([*torch_optimizers(), *OPTIMIZERS.names()])
+    if t.optimizer not in OPTIMIZERS and t.optimizer.lower() not in optimizers:
+        raise ConfigError(
+            f"unknown trainer.optimizer {t.optimizer!r}; valid: {', '.join(optimizers)}."
+            f"{suggest(t.optimizer.lower(), optimizers)}"
+        )
+    if t.cooldown_every not in ("step", "epoch"):
+        raise ConfigError(f"trainer.cooldown_every must be step or epoch, got {t.cooldown_every!r}")
+    if not 0 <= m.peer_momentum < 1:
+        raise ConfigError(f"model.peer_momentum must be in [0, 1), got {m.peer_momentum}")
+    if t.head_weight_decay is not None and t.head_weight_decay < 0:
+        raise ConfigError(f"trainer.head_weight_decay must be >= 0, got {t.head_weight_decay}")
+    if m.kind == "recurrent" and (m.input_normalize != "none" or not m.peer_gated):
+        raise ConfigError(
+            "model.kind=recurrent supports neither model.input_normalize nor ungated peer normalisation "
+            "(model.peer_gated=false): its layers see the layer above too; leave them at none / true"
+        )
 
 
 #: ``model.test_views`` (forwardforward.augment.build_test_views).

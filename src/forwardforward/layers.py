@@ -54,6 +54,11 @@ class FFLayer(nn.Module):
         peer_norm: weight λ of Hinton's peer normalisation (0 disables it): pushes each unit's running
             mean activity on positive data towards the layer's average, so no unit dies or dominates.
         peer_momentum: decay of that running mean.
+        peer_gated: ``True`` lets the peer term reach a unit's total input only through its activation
+            (so a ReLU that is off gets none of it); ``False`` is Hinton's code: the term is added to the
+            derivative with respect to the total input itself, "which allows the extra term to revive
+            units that are always off". Ungated needs the positives to be the first rows of this layer's
+            latest forward pass (as :class:`~forwardforward.network.FFNetwork` and the Trainer do).
         loss_kwargs / goodness_kwargs: passed to the named pieces (only the arguments they accept).
     """
 
@@ -66,6 +71,7 @@ class FFLayer(nn.Module):
         normalize: str | nn.Module | None = "rms",
         peer_norm: float = 0.0,
         peer_momentum: float = 0.9,
+        peer_gated: bool = True,
         loss_kwargs: dict[str, Any] | None = None,
         goodness_kwargs: dict[str, Any] | None = None,
         num_units: int | None = None,
@@ -99,12 +105,21 @@ class FFLayer(nn.Module):
         self.detach_input = True
         self.peer_norm = float(peer_norm)
         self.peer_momentum = float(peer_momentum)
+        self.peer_gated = bool(peer_gated)
+        #: Ungated peer normalisation: the latest training forward's activity, with its gradient routed
+        #: straight to the total input (value ``h``, d/dz = 1), and that forward's output, to check that
+        #: the positives handed to :meth:`local_loss` come from it.
+        self._ungated: tuple[torch.Tensor, torch.Tensor] | None = None
         if not 0.0 <= self.peer_momentum < 1.0:
             raise ValueError(f"peer_momentum must be in [0, 1), got {peer_momentum}")
         if self.peer_norm > 0:
             if self.num_units is None:
                 raise ValueError("peer normalisation needs num_units for this block; pass num_units=")
             self.register_buffer("running_mean", torch.zeros(self.num_units))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The ungated peer stash belongs to one training step; copies and pickles never carry it.
+        return {**self.__dict__, "_ungated": None}
 
     @property
     def per_class(self) -> bool:
@@ -118,7 +133,11 @@ class FFLayer(nn.Module):
             x = x.detach()
         if x.dim() > 2 and (isinstance(self.block, nn.Linear) or getattr(self.block, "flat_input", False)):
             x = x.flatten(1)  # a dense layer after conv layers sees the flattened maps
-        return self.activation(self.block(x))
+        z = self.block(x)
+        h = self.activation(z)
+        if self.peer_norm > 0 and not self.peer_gated and self.training and torch.is_grad_enabled():
+            self._ungated = (h.detach() + (z - z.detach()), h)
+        return h
 
     def pass_on(self, h: torch.Tensor) -> torch.Tensor:
         """What the next layer receives: the normalised, detached activity."""
@@ -143,7 +162,7 @@ class FFLayer(nn.Module):
             g_pos, g_neg = self.goodness(h_pos), self.goodness(h_neg)
         loss = self.loss(g_pos, g_neg)
         if self.peer_norm > 0:
-            loss = loss + self.peer_norm * self._peer_penalty(h_pos)
+            loss = loss + self.peer_norm * self._peer_penalty(self._peer_activity(h_pos))
         with torch.no_grad():
             n = min(len(g_pos), len(g_neg))
             stats = LayerStats(
@@ -153,6 +172,24 @@ class FFLayer(nn.Module):
                 separation=_separation(g_pos, g_neg, n),
             )
         return loss, stats
+
+    def _peer_activity(self, h_pos: torch.Tensor) -> torch.Tensor:
+        """What the peer penalty differentiates: ``h_pos`` itself (gated), or, ungated, the same values
+        with the gradient passed straight to the total input, from the forward pass ``h_pos`` came from."""
+        if self.peer_gated or not (self.training and torch.is_grad_enabled()):
+            return h_pos
+        ungated, out = self._ungated if self._ungated is not None else (None, None)
+        self._ungated = None  # used once: do not keep the graph alive
+        same_rows = out is not None and (
+            h_pos.data_ptr() == out.data_ptr() and h_pos.shape[1:] == out.shape[1:] and len(h_pos) <= len(out)
+        )
+        if ungated is None or not same_rows:
+            raise RuntimeError(
+                "ungated peer normalisation (peer_gated=False) needs the positives as the first rows of this "
+                "layer's latest training forward: h = layer(torch.cat([x_pos, x_neg])); "
+                "layer.local_loss(h[:n], h[n:])"
+            )
+        return ungated[: h_pos.shape[0]]
 
     def _peer_penalty(self, h_pos: torch.Tensor) -> torch.Tensor:
         """Hinton's peer normalisation as a loss: ``Σ_j (r_j − r̄)² / (2 (1 − momentum))``.

@@ -15,8 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blackbox import call_box
+from .init import initialize
 from .labels import LabelEmbedding, build_labels
 from .layers import FFLayer, LayerStats, linear_layer
+from .normalize import NoNormalize, RowScaling, build_normalize
 
 
 class FFNetwork(nn.Module):
@@ -32,6 +34,10 @@ class FFNetwork(nn.Module):
         between: optional ``{i: transform}``: a callable applied, without gradients, to what layer ``i``
             passes on before layer ``i + 1`` sees it. FF never differentiates through it, so it may be
             anything that maps a batch to a batch (rounding, a lookup, NumPy code...).
+        input_normalize: a normaliser (``"rms"``, ``"length"``...) applied to the embedded input before the
+            first layer, label included, as Hinton's code does (``ffnormrows`` of the image with its label
+            pixels); ``None`` feeds the embedded input as it is.
+        head_bias: give the linear head a bias (Hinton's softmax has none that learns).
     """
 
     def __init__(
@@ -43,12 +49,15 @@ class FFNetwork(nn.Module):
         head: bool = True,
         num_classes: int | None = None,
         between: dict[int, Any] | None = None,
+        input_normalize: str | nn.Module | None = None,
+        head_bias: bool = True,
     ) -> None:
         super().__init__()
         if not layers:
             raise ValueError("an FFNetwork needs at least one layer")
         self.layers = nn.ModuleList(layers)
         self.labels = labels
+        self.input_norm = build_normalize(input_normalize)
         self.num_classes = (
             num_classes if num_classes is not None else (labels.num_classes if labels is not None else None)
         )
@@ -83,7 +92,7 @@ class FFNetwork(nn.Module):
         self.head: nn.Linear | None = None
         if head and self.num_classes is not None:
             dim = sum(self._units(i) for i in self.head_layers)
-            self.head = nn.Linear(dim, self.num_classes)
+            self.head = nn.Linear(dim, self.num_classes, bias=head_bias)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -98,12 +107,16 @@ class FFNetwork(nn.Module):
         head_layers: Sequence[int] | None = None,
         head: bool = True,
         between: dict[int, Any] | None = None,
+        input_normalize: str | nn.Module | None = None,
+        head_bias: bool = True,
+        init: str = "torch",
         **layer_kwargs: Any,
     ) -> FFNetwork:
         """An FF MLP. ``dims = [input_dim, hidden_1, ..., hidden_n]``; ``input_dim`` is the raw input size
         (the label embedding may add to it). ``layer_kwargs`` go to every :class:`FFLayer`
         (``activation``, ``goodness``, ``loss``, ``normalize``, ``peer_norm``, ``loss_kwargs``...);
-        ``between`` places black boxes between layers (see :class:`FFNetwork`).
+        ``between`` places black boxes between layers, ``input_normalize`` and ``head_bias`` are as in
+        :class:`FFNetwork`, and ``init`` names a weight initialisation (:mod:`forwardforward.init`).
         """
         if len(dims) < 2:
             raise ValueError(f"dims needs the input size and at least one hidden size, got {list(dims)}")
@@ -118,7 +131,18 @@ class FFNetwork(nn.Module):
         boxes = between or {}
         ins = [getattr(boxes.get(k - 1), "out_features", None) or a for k, a in enumerate(sizes[:-1])]
         layers = [linear_layer(a, b, bias=bias, **layer_kwargs) for a, b in zip(ins, sizes[1:])]
-        return cls(layers, emb, score_layers, head_layers, head, num_classes, between=between)
+        net = cls(
+            layers,
+            emb,
+            score_layers,
+            head_layers,
+            head,
+            num_classes,
+            between=between,
+            input_normalize=input_normalize,
+            head_bias=head_bias,
+        )
+        return initialize(net, init)
 
     @property
     def one_pass(self) -> bool:
@@ -146,11 +170,12 @@ class FFNetwork(nn.Module):
 
     # ------------------------------------------------------------------ forward passes
     def embed(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The network input for samples ``x`` carrying labels ``y``."""
-        return self.labels(x, y) if self.labels is not None else x.flatten(1)
+        """The network input for samples ``x`` carrying labels ``y`` (normalised by ``input_normalize``)."""
+        return self.input_norm(self.labels(x, y) if self.labels is not None else x.flatten(1))
 
     def embed_neutral(self, x: torch.Tensor) -> torch.Tensor:
-        return self.labels.neutral(x) if self.labels is not None else x.flatten(1)
+        """The network input for samples ``x`` with the neutral label (or no label when there is none)."""
+        return self.input_norm(self.labels.neutral(x) if self.labels is not None else x.flatten(1))
 
     def hand_over(self, i: int, h: torch.Tensor) -> torch.Tensor:
         """What layer ``i + 1`` receives from layer ``i``'s activity ``h``: normalised, detached, and
@@ -277,20 +302,39 @@ class FFNetwork(nn.Module):
         b = x.shape[0]
         first = self.layers[0]
         assert self.labels is not None
-        if isinstance(first.block, nn.Linear):
+        plain = isinstance(self.input_norm, NoNormalize)
+        if isinstance(first.block, nn.Linear) and (plain or isinstance(self.input_norm, RowScaling)):
             base = self.labels.base(x)
             codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
             per_label = F.linear(codes, first.block.weight)  # [C, units]: each code's share of the product
             shares = per_label.unsqueeze(0) if candidates is None else per_label[candidates]
-            pre = first.block(base).unsqueeze(1) + shares
+            if plain:
+                pre = first.block(base).unsqueeze(1) + shares
+            else:  # W (s_c (base + code_c)) + b = s_c (W base + W code_c) + b, s_c from squared lengths
+                pre = (F.linear(base, first.block.weight).unsqueeze(1) + shares) * self._input_scales(
+                    base, codes, candidates
+                ).unsqueeze(2)
+                if first.block.bias is not None:
+                    pre = pre + first.block.bias
             return first.activation(pre).reshape(-1, pre.shape[-1])
         if candidates is not None:
             k = candidates.shape[1]
             return first(self.embed(x.repeat_interleave(k, 0), candidates.reshape(-1)))
-        if hasattr(first.block, "forward_additive"):  # a conv block: convolve the batch and the C codes once
+        if plain and hasattr(first.block, "forward_additive"):  # a conv block: the batch and C codes once
             codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
             return first.activation(first.block.forward_additive(self.labels.base(x), codes))
-        return first(self.labels.all_labels(x).reshape(b * c, -1))
+        return first(self.input_norm(self.labels.all_labels(x).reshape(b * c, -1)))
+
+    def _input_scales(
+        self, base: torch.Tensor, codes: torch.Tensor, candidates: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The input normaliser's factor for every (sample, label) input ``base + code_c``: ``[B, C]``, or
+        ``[B, K]`` for ``candidates``, from ``|base|^2 + 2 base.code_c + |code_c|^2`` alone."""
+        assert isinstance(self.input_norm, RowScaling)
+        sq = base.pow(2).sum(1, keepdim=True) + 2 * base @ codes.T + codes.pow(2).sum(1)
+        if candidates is not None:
+            sq = sq.gather(1, candidates)
+        return self.input_norm.scale(sq, base.shape[1])
 
     def _label_goodness_chunk(self, x: torch.Tensor, c: int) -> torch.Tensor:
         b = x.shape[0]

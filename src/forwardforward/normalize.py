@@ -14,8 +14,22 @@ from .registry import Registry
 NORMALIZE: Registry[nn.Module] = Registry("normalize")
 
 
+class RowScaling(nn.Module):
+    """A normaliser that multiplies each sample by one number computed from its squared length.
+
+    Knowing that number from the squared length alone is what lets all-label scoring stay one matrix
+    product when the *input* is normalised (Hinton's code normalises the image with its label pixels): for
+    ``x_c = base + code_c``, ``|x_c|^2 = |base|^2 + 2 base.code_c + |code_c|^2``, so every label's scale is
+    known without building the ``C`` inputs (see ``FFNetwork``).
+    """
+
+    def scale(self, sq_norm: torch.Tensor, dim: int) -> torch.Tensor:
+        """The factor a sample of ``dim`` values with squared length ``sq_norm`` is multiplied by."""
+        raise NotImplementedError
+
+
 @NORMALIZE.register("rms")
-class RMSNormalize(nn.Module):
+class RMSNormalize(RowScaling):
     """Scale each sample so the mean of its squared values is 1 (Hinton's code).
 
     The sum of squares then equals the width, which is why ``threshold="width"`` pairs with it.
@@ -25,6 +39,9 @@ class RMSNormalize(nn.Module):
         super().__init__()
         self.eps = eps
 
+    def scale(self, sq_norm: torch.Tensor, dim: int) -> torch.Tensor:
+        return sq_norm.div(dim).add(self.eps).rsqrt()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(1)
         rms = flat.pow(2).mean(1, keepdim=True).add(self.eps).sqrt()
@@ -32,12 +49,15 @@ class RMSNormalize(nn.Module):
 
 
 @NORMALIZE.register("length", "unit", "l2")
-class UnitLengthNormalize(nn.Module):
+class UnitLengthNormalize(RowScaling):
     """Scale each sample to unit Euclidean length (the common PyTorch ports)."""
 
     def __init__(self, eps: float = 1e-8) -> None:
         super().__init__()
         self.eps = eps
+
+    def scale(self, sq_norm: torch.Tensor, dim: int) -> torch.Tensor:
+        return 1.0 / (sq_norm.sqrt() + self.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(1)

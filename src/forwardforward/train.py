@@ -13,6 +13,7 @@ and the NaN guard.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from .callbacks import Callback, default_callbacks
 from .checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
 from .negatives import LabelNegatives, RandomLabel, build_negatives
 from .network import FFNetwork
+from .optim import OPTIMIZERS, optimizer_class, torch_optimizers
 from .registry import suggest
 
 
@@ -39,21 +41,26 @@ SCHEDULES = ("all", "greedy")
 def build_optimizer(
     params: list[dict[str, Any]], name: str, lr: float, weight_decay: float, **kwargs: Any
 ) -> torch.optim.Optimizer:
-    """Any ``torch.optim`` optimiser by (case-insensitive) name, e.g. ``"adam"``, ``"SGD"``, ``"AdamW"``."""
-    available = {
-        n.lower(): getattr(torch.optim, n)
-        for n in dir(torch.optim)
-        if isinstance(getattr(torch.optim, n), type)
-        and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
-        and n != "Optimizer"
-    }
-    cls = available.get(name.lower())
+    """An optimiser by name: any ``torch.optim`` class (case-insensitive: ``"adam"``, ``"SGD"``,
+    ``"AdamW"``) or one of ours (:mod:`forwardforward.optim`, e.g. ``"smoothed_sgd"``). ``kwargs`` go to it;
+    an argument it does not take is an error naming the ones it does."""
+    cls = optimizer_class(name)
     if cls is None:
-        valid = sorted(available)
+        valid = sorted([*torch_optimizers(), *OPTIMIZERS.names()])
         raise ValueError(
             f"unknown optimizer {name!r}; valid: {', '.join(valid)}.{suggest(name.lower(), valid)}"
         )
+    accepted = set(inspect.signature(cls).parameters) - {"self", "params"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ValueError(
+            f"optimizer {name!r} takes no argument {', '.join(map(repr, unknown))} "
+            f"(trainer.optimizer_kwargs); it takes: {', '.join(sorted(accepted))}"
+        )
     return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+COOLDOWN_EVERY = ("step", "epoch")
 
 
 def cooldown_factor(step: int, total: int, cooldown_start: float) -> float:
@@ -64,6 +71,18 @@ def cooldown_factor(step: int, total: int, cooldown_start: float) -> float:
     return max(0.0, (total - step) / (total - start))
 
 
+def epoch_cooldown_factor(epoch: int, epochs: int, cooldown_start: float) -> float:
+    """The same line, changed once per epoch: epoch ``epoch`` (1-based) runs at the line's value at its
+    middle, ``(epochs - epoch + 0.5) / ((1 - cooldown_start) * epochs)`` once past ``cooldown_start``.
+
+    With ``cooldown_start = 0.5`` that is Hinton's released code exactly: full rate for epochs up to half
+    of ``epochs``, then ``(1 + 2 (epochs - epoch)) / epochs``, ending at ``1 / epochs``, not 0.
+    """
+    if epochs <= 0 or epoch <= cooldown_start * epochs or cooldown_start >= 1.0:
+        return 1.0
+    return (epochs - epoch + 0.5) / ((1.0 - cooldown_start) * epochs)
+
+
 class Trainer:
     """Trains an :class:`FFNetwork`.
 
@@ -72,11 +91,16 @@ class Trainer:
         negatives: a sampler of wrong labels (``"hard"``, ``"random"`` or an instance).
         optimizer: a ``torch.optim`` class name; ``optimizer_kwargs`` go to it (e.g. ``momentum``).
         lr, weight_decay: defaults for every layer.
+        decay_biases: apply ``weight_decay`` to biases (and other 1-D parameters) too; Hinton's code
+            decays weights only.
         layer_lr: optional per-layer learning rates (one per layer) overriding ``lr``.
         head_lr: learning rate of the linear head (default ``lr``).
+        head_weight_decay: weight decay of the linear head (default ``weight_decay``).
         schedule: ``"all"`` or ``"greedy"``.
         cooldown_start: fraction of training after which the learning rate decays linearly to 0;
             1.0 keeps it constant.
+        cooldown_every: ``"step"`` (the rate falls a little every step) or ``"epoch"`` (it changes once
+            per epoch, as in Hinton's code: see :func:`epoch_cooldown_factor`).
         hard_source: where hard negatives' scores come from: ``"head"`` (the linear head on a neutral-label
             pass: one extra forward, Hinton's choice) or ``"goodness"`` (all-label goodness: C passes).
         seed: seeds shuffling and negative sampling (initialisation is seeded where the net is built).
@@ -109,6 +133,9 @@ class Trainer:
         head_lr: float | None = None,
         schedule: str = "all",
         cooldown_start: float = 1.0,
+        cooldown_every: str = "step",
+        decay_biases: bool = True,
+        head_weight_decay: float | None = None,
         hard_source: str = "head",
         hard_warmup_epochs: int = 0,
         seed: int = 0,
@@ -151,6 +178,9 @@ class Trainer:
         self.augment = augment
         if not 0.0 <= cooldown_start <= 1.0:
             raise ValueError(f"cooldown_start is a fraction of training in [0, 1], got {cooldown_start}")
+        if cooldown_every not in COOLDOWN_EVERY:
+            raise ValueError(f"cooldown_every must be one of {COOLDOWN_EVERY}, got {cooldown_every!r}")
+        self.cooldown_every = cooldown_every
         self.device = torch.device(device) if device is not None else next(net.parameters()).device
         self.net = net.to(self.device)
         self.sampler = build_negatives(negatives)
@@ -168,14 +198,20 @@ class Trainer:
             for layer in net.layers:
                 layer.compile()
 
-        groups: list[dict[str, Any]] = [
-            {"params": list(layer.parameters()), "lr": layer_lr[i] if layer_lr else lr, "name": f"layer{i}"}
-            for i, layer in enumerate(net.layers)
-        ]
+        layer_params = [list(layer.parameters()) for layer in net.layers]
         if getattr(net, "labels", None) is not None:  # a learned label embedding learns with layer 0
-            groups[0]["params"] += [p for p in net.labels.parameters() if p.requires_grad]
+            layer_params[0] += [p for p in net.labels.parameters() if p.requires_grad]
+        groups = [
+            group
+            for i, params in enumerate(layer_params)
+            for group in _param_groups(
+                params, f"layer{i}", layer_lr[i] if layer_lr else lr, weight_decay, decay_biases
+            )
+        ]
         if net.head is not None:
-            groups.append({"params": list(net.head.parameters()), "lr": head_lr or lr, "name": "head"})
+            head_decay = weight_decay if head_weight_decay is None else head_weight_decay
+            head_params = list(net.head.parameters())
+            groups += _param_groups(head_params, "head", head_lr or lr, head_decay, decay_biases)
         self.optimizer = build_optimizer(groups, optimizer, lr, weight_decay, **(optimizer_kwargs or {}))
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
 
@@ -190,6 +226,7 @@ class Trainer:
         self.phase = 0  # greedy: the layer being trained
         self.step_count = 0
         self.total_steps = 0  # set by fit(); 0 keeps the learning rate constant
+        self.total_epochs = 0  # likewise, for cooldown_every="epoch"
         self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ public API
@@ -497,7 +534,10 @@ class Trainer:
         return list(torch.randperm(n, generator=self.generator).split(batch_size))
 
     def _set_lr(self) -> None:
-        f = cooldown_factor(self.step_count, self.total_steps, self.cooldown_start)
+        if self.cooldown_every == "epoch":
+            f = epoch_cooldown_factor(self.epoch + 1, self.total_epochs, self.cooldown_start)
+        else:
+            f = cooldown_factor(self.step_count, self.total_steps, self.cooldown_start)
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
             g["lr"] = base * f
 
@@ -575,6 +615,22 @@ class Trainer:
         return save_atomic(self.state_dict(), path)
 
 
+def _param_groups(
+    params: list[torch.nn.Parameter], name: str, lr: float, weight_decay: float, decay_biases: bool
+) -> list[dict[str, Any]]:
+    """One optimiser group, or, when biases are not decayed, one for the weights (2-D and up) and one
+    for the biases and other 1-D parameters with ``weight_decay`` 0."""
+    if decay_biases or not weight_decay:
+        return [{"params": params, "lr": lr, "weight_decay": weight_decay, "name": name}]
+    weights = [p for p in params if p.dim() > 1]
+    rest = [p for p in params if p.dim() <= 1]
+    groups = [
+        {"params": weights, "lr": lr, "weight_decay": weight_decay, "name": name},
+        {"params": rest, "lr": lr, "weight_decay": 0.0, "name": f"{name}.biases"},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def _accumulate(sums: dict[str, float], row: dict[str, float]) -> None:
     for k, v in row.items():
         sums[k] = sums.get(k, 0.0) + v
@@ -592,4 +648,12 @@ def _postfix(row: dict[str, float]) -> str:
     return " ".join(f"L{i}:{row[f'loss/{i}']:.3f}/{row[f'sep/{i}']:.2f}" for i in layers)
 
 
-__all__ = ["SCHEDULES", "NonFiniteLossError", "Trainer", "build_optimizer", "cooldown_factor"]
+__all__ = [
+    "COOLDOWN_EVERY",
+    "SCHEDULES",
+    "NonFiniteLossError",
+    "Trainer",
+    "build_optimizer",
+    "cooldown_factor",
+    "epoch_cooldown_factor",
+]

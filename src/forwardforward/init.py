@@ -1,0 +1,58 @@
+"""Weight initialisations, registered by name (``model.init``).
+
+Where a network starts matters more in FF than in backprop: with sum-of-squares goodness and a threshold
+equal to the width, the first steps decide which units ever turn on. ``torch`` keeps PyTorch's own
+initialisation (Kaiming-uniform weights, small uniform biases: what every config used before this choice
+existed); ``hinton`` is the one in Hinton's released code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .registry import Registry
+
+INITS: Registry[None] = Registry("init")
+
+
+@INITS.register("torch", "default")
+def torch_default(net: nn.Module) -> None:
+    """Leave PyTorch's initialisation as it is (no random numbers are drawn)."""
+
+
+@INITS.register("hinton", "normal_fanin")
+@torch.no_grad()
+def hinton(net: nn.Module) -> None:
+    """Hinton's code: every FF layer's weights N(0, 1/fan_in), its biases 0, and a softmax head at zero.
+
+    Scaling by the fan-in keeps a unit's total input at unit variance for a unit-RMS input, so with
+    ``threshold="width"`` a layer starts with goodness near its threshold. The head starts at zero
+    because its gradient does not need symmetry breaking (every class sees different targets).
+    """
+    for layer in getattr(net, "layers", []):
+        weight = getattr(layer.block, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
+            raise ValueError(
+                f"init 'hinton' initialises blocks with a weight matrix; {type(layer.block).__name__} has "
+                "none. Use init='torch' or initialise the block yourself"
+            )
+        weight.normal_(0.0, weight[0].numel() ** -0.5)
+        bias = getattr(layer.block, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            bias.zero_()
+    head = getattr(net, "head", None)
+    if head is not None:
+        for p in head.parameters():
+            p.zero_()
+
+
+def initialize(net: nn.Module, scheme: str | Callable[[nn.Module], None] = "torch") -> nn.Module:
+    """Apply a registered initialisation (or any callable taking the network) in place; returns ``net``."""
+    (INITS.get(scheme) if isinstance(scheme, str) else scheme)(net)
+    return net
+
+
+__all__ = ["INITS", "hinton", "initialize", "torch_default"]
