@@ -2,7 +2,7 @@
 
     python benchmarks/analog_curves.py --root ../shared/data/fashion-mnist [--out docs/figures]
 
-Both learning rules train and are tested with the same imperfections (see :mod:`forwardforward.analog`):
+Both learning rules train and are tested with the same imperfections (see :mod:`forwardforward.hardware.analog`):
 relative Gaussian noise σ on every weight and activation read, or k-bit weights and activations (straight-
 through estimator for the quantisers, in both). FF: the tuned recipe (SymBa, meansq goodness, label
 appended at strength 5, hard negatives, Adam 3e-3, cooldown after half), goodness accuracy; backprop: the
@@ -22,9 +22,9 @@ from typing import Any
 import torch
 
 import forwardforward as ff
-from forwardforward.analog import make_analog
-from forwardforward.baselines import BackpropMLP, accuracy, train_backprop
-from forwardforward.build import build_network
+from forwardforward.evaluation.baselines import BackpropMLP, accuracy, train_backprop
+from forwardforward.experiment.build import build_network
+from forwardforward.hardware.analog import make_analog
 
 NOISE = [0.0, 0.05, 0.1, 0.2, 0.4]
 BITS = [8, 4, 2]

@@ -24,8 +24,8 @@ import time
 import torch
 
 import forwardforward as ff
-from forwardforward.build import build_network, build_trainer, load_data, train_backprop_twin
-from forwardforward.callbacks import Callback
+from forwardforward.experiment.build import build_network, build_trainer, load_data, train_backprop_twin
+from forwardforward.training.callbacks import Callback
 
 
 class _Budget(Exception):

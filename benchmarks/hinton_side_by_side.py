@@ -46,7 +46,7 @@ import torch
 from omegaconf import DictConfig
 
 import forwardforward as ff
-from forwardforward.build import build_network, build_trainer
+from forwardforward.experiment.build import build_network, build_trainer
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hinton-ffnew.yaml"
 BATCH = 100  # his code takes the batch size from batchdata's first dimension

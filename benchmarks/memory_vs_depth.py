@@ -38,7 +38,7 @@ def child(method: str, depth: int, width: int, batch: int, steps: int) -> dict[s
     import torch.nn.functional as F
 
     import forwardforward as ff
-    from forwardforward.baselines import BackpropMLP
+    from forwardforward.evaluation.baselines import BackpropMLP
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

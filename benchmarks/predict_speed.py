@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 
 import forwardforward as ff
-from forwardforward.build import build_network, build_trainer
-from forwardforward.config import from_dict
+from forwardforward.experiment.build import build_network, build_trainer
+from forwardforward.experiment.config import from_dict
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hinton-mnist.yaml"
 
@@ -95,9 +95,9 @@ def main() -> None:
     cascade = None
     if not a.no_int8:
         t0 = time.perf_counter()
-        fast = ff.quantize_int8(net)
+        fast = ff.inference.quantize_int8(net)
         setup["quantize_seconds"] = round(time.perf_counter() - t0, 2)
-        cascade = ff.CascadeScorer(net, fast, keep=a.rescore_keep)
+        cascade = ff.inference.CascadeScorer(net, fast, keep=a.rescore_keep)
         t0 = time.perf_counter()
         calib = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(1))[: a.calibrate]
         setup["margin"] = round(cascade.calibrate(splits.train.x[calib], quantile=a.quantile), 4)

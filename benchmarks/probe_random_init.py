@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from forwardforward.build import build_network, load_data
-from forwardforward.config import load_config
-from forwardforward.unsupervised import probe_from_config
+from forwardforward.experiment.build import build_network, load_data
+from forwardforward.experiment.config import load_config
+from forwardforward.experiment.unsupervised import probe_from_config
 
 
 def main(argv: list[str]) -> None:

@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from forwardforward.build import build_network, build_trainer, load_data
-from forwardforward.config import load_config
-from forwardforward.recurrent import zero_top_down
+from forwardforward.experiment.build import build_network, build_trainer, load_data
+from forwardforward.experiment.config import load_config
+from forwardforward.models.recurrent import zero_top_down
 
 
 def run(config: str, args: argparse.Namespace, overrides: list[str] | None = None) -> dict:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from forwardforward.build import build_network, build_trainer, load_data, train_backprop_twin
-from forwardforward.config import load_config
+from forwardforward.experiment.build import build_network, build_trainer, load_data, train_backprop_twin
+from forwardforward.experiment.config import load_config
 
 
 def main() -> None:

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 import forwardforward as ff
-from forwardforward.baselines import BackpropMLP
-from forwardforward.build import build_network
-from forwardforward.stream import batches, rss_mib
+from forwardforward.evaluation.baselines import BackpropMLP
+from forwardforward.experiment.build import build_network
+from forwardforward.training.stream import batches, rss_mib
 
 TASKS = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
 

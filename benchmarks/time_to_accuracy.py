@@ -20,7 +20,7 @@ import time
 import torch
 
 import forwardforward as ff
-from forwardforward.build import build_network, build_trainer, train_backprop_twin
+from forwardforward.experiment.build import build_network, build_trainer, train_backprop_twin
 
 
 def main(argv: list[str]) -> None:

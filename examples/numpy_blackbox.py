@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 import forwardforward as ff
-from forwardforward.baselines import BackpropMLP, accuracy, train_backprop
-from forwardforward.blackbox import BlackBox
-from forwardforward.build import build_network
+from forwardforward.evaluation.baselines import BackpropMLP, accuracy, train_backprop
+from forwardforward.experiment.build import build_network
+from forwardforward.hardware.blackbox import BlackBox
 
 
 def numpy_box(width: int, kind: str = "round", seed: int = 0) -> BlackBox:

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from forwardforward import Trainer
-from forwardforward.analog import (
+from forwardforward.evaluation.baselines import BackpropMLP, accuracy, train_backprop
+from forwardforward.hardware.analog import (
     AnalogActivation,
     AnalogLinear,
     add_noise,
@@ -14,7 +15,6 @@ from forwardforward.analog import (
     quantize,
     quantize_ste,
 )
-from forwardforward.baselines import BackpropMLP, accuracy, train_backprop
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4, 8])
@@ -78,7 +78,7 @@ def test_make_analog_without_imperfections_is_a_no_op(make_net) -> None:
 
 def test_config_keys_build_an_analog_network() -> None:
     from forwardforward import ConfigError, load_config
-    from forwardforward.build import build_network
+    from forwardforward.experiment.build import build_network
 
     cfg = load_config(None, ["model.hidden=[8,8]", "model.weight_bits=4", "model.act_noise=0.1"])
     net = build_network(cfg, 16, 4)

@@ -10,9 +10,8 @@ import torch
 from conftest import HIDDEN, INPUT_DIM, NUM_CLASSES
 from torch import nn
 
-from forwardforward import BackpropMLP, train_backprop
-from forwardforward.baselines import accuracy
-from forwardforward.cli import main
+from forwardforward.evaluation.baselines import BackpropMLP, accuracy, train_backprop
+from forwardforward.experiment.cli import main
 
 
 def test_backprop_twin_has_the_ff_nets_hidden_sizes(make_net) -> None:
@@ -86,10 +85,10 @@ def test_backprop_twin_from_a_config_uses_the_same_budget_and_schedule(
 ) -> None:
     """`ff compare` and the benchmark build the twin through one function; it must pass every choice the FF
     run made (sizes, optimiser and its kwargs, lr schedule, batch, epochs, seed), the schedule included."""
-    import forwardforward.baselines as baselines
+    import forwardforward.evaluation.baselines as baselines
     from forwardforward import load_config
-    from forwardforward.build import train_backprop_twin
     from forwardforward.data import DataSplits
+    from forwardforward.experiment.build import train_backprop_twin
 
     seen: dict = {}
 

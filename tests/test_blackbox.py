@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from forwardforward import FFNetwork, Trainer
-from forwardforward.baselines import BackpropMLP, accuracy, train_backprop
-from forwardforward.blackbox import BlackBox, BlackBoxError, BlackBoxModule, check_output
+from forwardforward.evaluation.baselines import BackpropMLP, accuracy, train_backprop
+from forwardforward.hardware.blackbox import BlackBox, BlackBoxError, BlackBoxModule, check_output
 
 
 def numpy_round(h: np.ndarray) -> np.ndarray:

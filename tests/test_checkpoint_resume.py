@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from forwardforward import Callback, Trainer, load_checkpoint, save_atomic
-from forwardforward.checkpoint import FORMAT_VERSION
+from forwardforward.training.checkpoint import FORMAT_VERSION
 
 
 def _timeless(rows: list[dict]) -> list[dict]:

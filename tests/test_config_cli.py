@@ -13,10 +13,10 @@ import torch
 from omegaconf import OmegaConf
 
 from forwardforward import ConfigError, load_checkpoint, load_config
-from forwardforward.cli import main
-from forwardforward.config import apply_overrides, from_dict, to_dict
 from forwardforward.data import download as dl
 from forwardforward.data import vision
+from forwardforward.experiment.cli import main
+from forwardforward.experiment.config import apply_overrides, from_dict, to_dict
 
 TINY = [
     "model.hidden=[32,32]",

@@ -12,14 +12,15 @@ import torch.nn.functional as F
 from torch import nn
 
 import forwardforward as ff
-from forwardforward.augment import RandomShift, RandomShiftFlip, random_shift
-from forwardforward.build import build_network, build_trainer, train_backprop_twin
-from forwardforward.competition import ChannelCrossEntropy, ChannelGroupGoodness
-from forwardforward.config import ConfigError, load_config
-from forwardforward.conv import BackpropCNN, ConvBlock, LocallyConnected2d, conv_stack
 from forwardforward.data import ArrayDataset, DataSplits
-from forwardforward.labels import Overlay
-from forwardforward.spatial_labels import LearnedPlanes, SpatialPatterns, grating_patterns
+from forwardforward.data.augment import RandomShift, RandomShiftFlip, random_shift
+from forwardforward.experiment.build import build_network, build_trainer, train_backprop_twin
+from forwardforward.experiment.config import ConfigError, load_config
+from forwardforward.goodness import ChannelGroupGoodness
+from forwardforward.labels.embeddings import Overlay
+from forwardforward.labels.spatial import LearnedPlanes, SpatialPatterns, grating_patterns
+from forwardforward.losses import ChannelCrossEntropy
+from forwardforward.models.conv import BackpropCNN, ConvBlock, LocallyConnected2d, conv_stack
 
 C = 4  # classes of the synthetic problem
 
@@ -249,7 +250,7 @@ def test_channel_group_goodness_and_cross_entropy_by_hand() -> None:
     assert torch.equal(g, expected)
     logits = torch.randn(5, 3)
     y = torch.tensor([0, 2, 1, 1, 0])
-    from forwardforward.competition import split_true_group
+    from forwardforward.goodness import split_true_group
 
     pos, neg = split_true_group(logits, y)
     ce = ChannelCrossEntropy(temperature=0.5)(pos, neg)
@@ -443,7 +444,7 @@ def test_backprop_twin_is_the_same_cnn(tmp_path: Path) -> None:
 
 
 def test_ff_compare_runs_the_cnn_twin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from forwardforward.cli import main
+    from forwardforward.experiment.cli import main
 
     path = cnn_config(tmp_path, "channels")
     assert main(["compare", str(path), "data.train_subset=300", "--out", str(tmp_path / "cmp")]) == 0

@@ -20,7 +20,8 @@ import torch.multiprocessing as mp
 
 from forwardforward import FFNetwork, Trainer
 from forwardforward.data import ArrayDataset
-from forwardforward.distributed import (
+from forwardforward.negatives.labels import LabelNegatives
+from forwardforward.training.distributed import (
     DataParallelTrainer,
     average_gradients,
     free_port,
@@ -29,7 +30,6 @@ from forwardforward.distributed import (
     pipeline_label_goodness,
     split_layers,
 )
-from forwardforward.negatives import LabelNegatives
 
 DIMS = [12, 16, 16, 16, 16]
 

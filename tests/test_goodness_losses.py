@@ -206,10 +206,9 @@ def test_log_margin_loss_oracle_and_safe_domain() -> None:
 
 def test_topk_from_the_config_reaches_recurrent_layers_and_channel_groups() -> None:
     """model.topk reaches every builder that takes the goodness from the config, not only MLP and CNN."""
-    from forwardforward.build import build_network
-    from forwardforward.competition import ChannelGroupGoodness
-    from forwardforward.config import load_config
-    from forwardforward.goodness import TopKMeanSquares
+    from forwardforward.experiment.build import build_network
+    from forwardforward.experiment.config import load_config
+    from forwardforward.goodness import ChannelGroupGoodness, TopKMeanSquares
 
     topk = ["model.goodness=topk", "model.topk=3", "model.hidden=[8,8]"]
     recurrent = build_network(load_config(None, ["model.kind=recurrent", *topk]), 64, 10)

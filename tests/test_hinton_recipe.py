@@ -18,13 +18,13 @@ import pytest
 import torch
 
 from forwardforward import FFNetwork, Trainer
-from forwardforward.build import build_network, build_trainer
-from forwardforward.config import ConfigError, load_config
+from forwardforward.experiment.build import build_network, build_trainer
+from forwardforward.experiment.config import ConfigError, load_config
 from forwardforward.init import initialize
 from forwardforward.layers import linear_layer
-from forwardforward.negatives import LabelNegatives
+from forwardforward.negatives.labels import LabelNegatives
 from forwardforward.optim import SmoothedSGD
-from forwardforward.train import build_optimizer, epoch_cooldown_factor
+from forwardforward.training.trainer import build_optimizer, epoch_cooldown_factor
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hinton-ffnew.yaml"
 HIDDEN = [12, 10, 8]

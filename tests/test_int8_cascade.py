@@ -13,7 +13,7 @@ from torch import nn
 
 import forwardforward as ff
 from forwardforward import FFNetwork, Trainer
-from forwardforward.int8 import Int8Linear, int8_matmul, int8_matmul_emulated, quantize_int8
+from forwardforward.inference.int8 import Int8Linear, int8_matmul, int8_matmul_emulated, quantize_int8
 
 
 @settings(max_examples=40, deadline=None)
@@ -126,7 +126,7 @@ def test_int8_keeps_the_callers_dtype(make_net: Callable[..., FFNetwork]) -> Non
     net = make_net(dims=[INPUT_DIM, 24, 24]).double()
     x = torch.randn(30, INPUT_DIM, dtype=torch.float64)
     assert quantize_int8(net).layers[1](torch.randn(3, 24, dtype=torch.float64)).dtype == torch.float64
-    cascade = ff.CascadeScorer(net, keep=2, margin=float("inf"))
+    cascade = ff.inference.CascadeScorer(net, keep=2, margin=float("inf"))
     s = cascade.scores(x)
     assert s.dtype == torch.float64
     assert torch.equal(s.argmax(1), net.scores(x).argmax(1))
@@ -149,10 +149,10 @@ def test_candidate_scores_equal_the_full_scores_of_those_labels(make_net: Callab
 def test_cascade_rescoring_every_row_with_every_label_is_exact(make_net: Callable[..., FFNetwork]) -> None:
     net = make_net(dims=[INPUT_DIM, 24, 24, 24])
     x = torch.randn(50, INPUT_DIM)
-    cascade = ff.CascadeScorer(net, keep=NUM_CLASSES, margin=float("inf"))
+    cascade = ff.inference.CascadeScorer(net, keep=NUM_CLASSES, margin=float("inf"))
     torch.testing.assert_close(cascade.scores(x), net.scores(x))
     assert cascade.rescored == cascade.seen == 50
-    never = ff.CascadeScorer(net, fast=cascade.fast, margin=0.0)
+    never = ff.inference.CascadeScorer(net, fast=cascade.fast, margin=0.0)
     assert torch.equal(never.scores(x), cascade.fast.scores(x))  # margin 0: the int8 answer stands
     assert never.rescored == 0
 
@@ -160,7 +160,7 @@ def test_cascade_rescoring_every_row_with_every_label_is_exact(make_net: Callabl
 def test_cascade_rescored_rows_get_exact_shortlist_scores(make_net: Callable[..., FFNetwork]) -> None:
     net = make_net(dims=[INPUT_DIM, 24, 24, 24])
     x = torch.randn(40, INPUT_DIM)
-    cascade = ff.CascadeScorer(net, keep=2, margin=float("inf"))
+    cascade = ff.inference.CascadeScorer(net, keep=2, margin=float("inf"))
     s = cascade.scores(x)
     finite = torch.isfinite(s)
     assert (finite.sum(1) == 2).all()
@@ -174,7 +174,7 @@ def test_calibrated_cascade_matches_the_float_network_on_held_out_data(
 ) -> None:
     net = make_net(dims=[INPUT_DIM, 64, 64, 64])
     Trainer(net, negatives="hard", lr=0.01, seed=0, progress=False).fit(blobs_train, 3, 32)
-    cascade = ff.CascadeScorer(net, keep=2)
+    cascade = ff.inference.CascadeScorer(net, keep=2)
     margin = cascade.calibrate(blobs_train.x, quantile=1.0)
     err = (cascade.fast.scores(blobs_train.x) - net.scores(blobs_train.x)).abs().max()
     assert margin == pytest.approx(2 * float(err))
@@ -187,19 +187,19 @@ def test_calibrated_cascade_matches_the_float_network_on_held_out_data(
 def test_cascade_arguments_are_checked(make_net: Callable[..., FFNetwork]) -> None:
     net = make_net()
     with pytest.raises(ValueError, match="keep"):
-        ff.CascadeScorer(net, keep=1)
+        ff.inference.CascadeScorer(net, keep=1)
     with pytest.raises(ValueError, match="margin"):
-        ff.CascadeScorer(net, margin=-1.0)
+        ff.inference.CascadeScorer(net, margin=-1.0)
     with pytest.raises(ValueError, match="calibrate"):
-        ff.CascadeScorer(net).scores(torch.randn(3, INPUT_DIM))
+        ff.inference.CascadeScorer(net).scores(torch.randn(3, INPUT_DIM))
     with pytest.raises(ValueError, match="quantile"):
-        ff.CascadeScorer(net).calibrate(torch.randn(3, INPUT_DIM), quantile=0.0)
+        ff.inference.CascadeScorer(net).calibrate(torch.randn(3, INPUT_DIM), quantile=0.0)
 
 
 def test_cascade_rescores_the_close_calls_it_finds(make_net: Callable[..., FFNetwork]) -> None:
     net = make_net(dims=[INPUT_DIM, 64, 64, 64])
     gen = torch.Generator().manual_seed(4)
-    cascade = ff.CascadeScorer(net, keep=2)
+    cascade = ff.inference.CascadeScorer(net, keep=2)
     cascade.calibrate(torch.randn(400, INPUT_DIM, generator=gen))
     x = torch.randn(400, INPUT_DIM, generator=gen)
     agree = (cascade.predict(x) == net.predict(x)).float().mean()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from forwardforward import FFNetwork
-from forwardforward.labels import LABELS, Append, Overlay, build_labels
+from forwardforward.labels.embeddings import LABELS, Append, Overlay, build_labels
 
 
 def test_overlay_writes_a_scaled_one_hot_over_the_first_values() -> None:

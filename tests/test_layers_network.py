@@ -10,7 +10,7 @@ from conftest import INPUT_DIM, NUM_CLASSES
 from torch import nn
 
 from forwardforward import FFLayer, FFNetwork, linear_layer
-from forwardforward.labels import Append, Overlay
+from forwardforward.labels.embeddings import Append, Overlay
 
 
 def _pos_neg(net: FFNetwork, n: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,7 @@ from conftest import INPUT_DIM, NUM_CLASSES
 
 import forwardforward as ff
 from forwardforward import FFNetwork, Trainer
-from forwardforward.build import build_network, build_trainer
+from forwardforward.experiment.build import build_network, build_trainer
 
 
 def _one_step_weights(

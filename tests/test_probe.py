@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from forwardforward import FFNetwork
-from forwardforward.cli import main
-from forwardforward.probe import (
+from forwardforward.evaluation.probe import (
     default_probe_layers,
     fit_linear_probe,
     network_features,
     probe_network,
     probe_pixels,
 )
+from forwardforward.experiment.cli import main
 
 
 def test_probe_beats_chance_on_separable_data_and_is_seeded(blobs_train, blobs_test) -> None:
@@ -139,9 +139,9 @@ def test_probe_labels_draws_one_subset_for_the_network_and_the_raw_pixel_probe(m
     from types import SimpleNamespace
 
     from forwardforward import probe as probe_module
-    from forwardforward.build import build_network, load_data
-    from forwardforward.config import load_config
-    from forwardforward.unsupervised import probe_from_config
+    from forwardforward.experiment.build import build_network, load_data
+    from forwardforward.experiment.config import load_config
+    from forwardforward.experiment.unsupervised import probe_from_config
 
     cfg = load_config(None, ["model.labels=none", "trainer.negatives=hybrid", "model.hidden=[8]"])
     cfg.probe.labels, cfg.probe.raw = 50, True
@@ -160,7 +160,7 @@ def test_probe_labels_draws_one_subset_for_the_network_and_the_raw_pixel_probe(m
 
 
 def test_probe_labels_and_topk_are_checked_before_anything_trains(tmp_path: Path, capsys) -> None:
-    from forwardforward.config import ConfigError, load_config
+    from forwardforward.experiment.config import ConfigError, load_config
 
     unsup = ["model.labels=none", "trainer.negatives=hybrid"]
     with pytest.raises(ConfigError, match=r"probe\.labels .* >= 1 or null, got 0"):

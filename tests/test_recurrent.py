@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from forwardforward.cli import main
-from forwardforward.config import ConfigError, load_config
 from forwardforward.data import ArrayDataset
-from forwardforward.recurrent import RecurrentFFNetwork, zero_top_down
-from forwardforward.train import Trainer
+from forwardforward.experiment.cli import main
+from forwardforward.experiment.config import ConfigError, load_config
+from forwardforward.models.recurrent import RecurrentFFNetwork, zero_top_down
+from forwardforward.training.trainer import Trainer
 
 
 def _net(damping: float = 0.3, iterations: int = 4, **kw) -> RecurrentFFNetwork:

@@ -14,10 +14,10 @@ from torch import nn
 
 from forwardforward.activations import ACTIVATIONS
 from forwardforward.goodness import GOODNESS
-from forwardforward.labels import LABELS
+from forwardforward.labels.embeddings import LABELS
 from forwardforward.layers import call_with_accepted
 from forwardforward.losses import LOSSES
-from forwardforward.negatives import NEGATIVES
+from forwardforward.negatives.labels import NEGATIVES
 from forwardforward.normalize import (
     NORMALIZE,
     CenteredRMSNormalize,

@@ -7,13 +7,13 @@ import json
 import pytest
 import torch
 
-from forwardforward.build import build_network, build_trainer, load_data
-from forwardforward.cli import main
-from forwardforward.config import load_config
 from forwardforward.data import DataError
 from forwardforward.data.text import ALPHABET, TextWindows, cut_strings, decode, reduce_to_alphabet, windows
+from forwardforward.experiment.build import build_network, build_trainer, load_data
+from forwardforward.experiment.cli import main
+from forwardforward.experiment.config import load_config
 from forwardforward.losses import SymBaLoss
-from forwardforward.sequence import SleepTrainer, generate, generate_ids, one_sided_loss
+from forwardforward.models.sequence import SleepTrainer, generate, generate_ids, one_sided_loss
 
 TEXT = "The cat sat on the mat; the dog sat on the log. " * 40  # 1920 characters, very predictable
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from forwardforward import Trainer
-from forwardforward.stream import StreamError, batches
+from forwardforward.training.stream import StreamError, batches
 
 
 class CountingStream:

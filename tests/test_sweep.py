@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from forwardforward import sweep
-from forwardforward.cli import main
-from forwardforward.config import ConfigError
+from forwardforward.experiment import sweep
+from forwardforward.experiment.cli import main
+from forwardforward.experiment.config import ConfigError
 
 # Tiny runs: 300 digits, one small hidden layer pair, one epoch each (~0.2 s a run).
 RESULTS = "results.json"
@@ -241,7 +241,7 @@ def test_sigterm_stops_the_workers_and_leaves_runs_unfinished(tmp_path: Path) ->
 
     out = tmp_path / "sweep"
     slow = ["data.train_subset=1000", "model.hidden=[256,256]", "trainer.epochs=200", "trainer.threads=1"]
-    cmd = [sys.executable, "-m", "forwardforward.cli", "sweep", *slow, "model.loss=symba,softplus"]
+    cmd = [sys.executable, "-m", "forwardforward.experiment.cli", "sweep", *slow, "model.loss=symba,softplus"]
     proc = subprocess.Popen([*cmd, "--jobs", "2", "--out", str(out)], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 import forwardforward as ff
-from forwardforward.augment import ShiftViews, build_test_views
-from forwardforward.build import build_network
-from forwardforward.competition import ChannelGroupGoodness
-from forwardforward.config import ConfigError, load_config
-from forwardforward.conv import conv_stack
 from forwardforward.data import ArrayDataset
-from forwardforward.spatial_labels import SpatialPatterns
+from forwardforward.data.augment import ShiftViews, build_test_views
+from forwardforward.experiment.build import build_network
+from forwardforward.experiment.config import ConfigError, load_config
+from forwardforward.goodness import ChannelGroupGoodness
+from forwardforward.labels.spatial import SpatialPatterns
+from forwardforward.models.conv import conv_stack
 
 C = 4
 

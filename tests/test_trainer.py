@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from forwardforward import Callback, FFNetwork, NonFiniteLossError, Trainer, load_checkpoint
 from forwardforward.data import ArrayDataset
-from forwardforward.negatives import LabelNegatives
-from forwardforward.train import build_optimizer, cooldown_factor
+from forwardforward.negatives.labels import LabelNegatives
+from forwardforward.training.trainer import build_optimizer, cooldown_factor
 
 
 class NextLabel(LabelNegatives):

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from forwardforward import FFNetwork
-from forwardforward.build import build_network
-from forwardforward.config import ConfigError, load_config
 from forwardforward.data import ArrayDataset
-from forwardforward.image_negatives import (
+from forwardforward.experiment.build import build_network
+from forwardforward.experiment.config import ConfigError, load_config
+from forwardforward.experiment.unsupervised import UnsupervisedTrainer
+from forwardforward.negatives.images import (
     IMAGE_NEGATIVES,
     HybridNegatives,
     NegativeSourceError,
@@ -17,7 +18,6 @@ from forwardforward.image_negatives import (
     UserNegatives,
     hybrid_masks,
 )
-from forwardforward.unsupervised import UnsupervisedTrainer
 
 
 def smooth_images(n: int, seed: int, size: int = 8) -> torch.Tensor:
@@ -282,7 +282,7 @@ def test_centered_normaliser_removes_the_common_component() -> None:
 def test_config_user_noise_source_trains_from_the_command_line(tmp_path, capsys) -> None:
     import json
 
-    from forwardforward.cli import main
+    from forwardforward.experiment.cli import main
 
     rc = main(
         [

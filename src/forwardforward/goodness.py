@@ -1,8 +1,12 @@
-"""Goodness: one number per sample saying how strongly a layer responds.
+"""Goodness: one number per sample (or per class group) saying how strongly a layer responds.
 
 FF pushes goodness up for positive data and down for negative data. Every goodness here maps activities
 ``h`` of shape ``[batch, ...]`` to ``[batch]`` (all non-batch dimensions are reduced), is non-negative and
 differentiable, so any loss in :mod:`forwardforward.losses` can sit on top of any of them.
+
+Channel-wise competition (:class:`ChannelGroupGoodness`) splits a layer's channels (or units) into one group
+per class and gives one goodness per group, ``[batch, classes]``: the layer's loss is then a cross-entropy
+over the groups (``channel_ce``), every sample trains every group, and no negative data is needed.
 """
 
 from __future__ import annotations
@@ -108,6 +112,57 @@ class TopKMeanSquares(Goodness):
 
     def extra_repr(self) -> str:
         return f"k={self.k}"
+
+
+@GOODNESS.register("mean", "mean_activity")
+class MeanActivity(Goodness):
+    """The mean absolute activity: for non-negative activities (after ReLU) simply the mean activity,
+    DeeperForward's "mean goodness". Linear in the activity, so its gradient does not vanish for small
+    activities nor explode for large ones the way squares do."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.abs().flatten(1).mean(1)
+
+
+class ChannelGroupGoodness(nn.Module):
+    """Goodness per class group: ``[B, K, ...] -> [B, G]`` with ``K = G * k`` channels (or units).
+
+    Group ``g`` holds channels ``g*k .. (g+1)*k - 1``; ``base`` (any registered goodness) reduces each
+    group's channels and positions to one number.
+    """
+
+    #: Tells FFLayer / FFNetwork that goodness is per class: a cross-entropy over groups, one-pass scoring.
+    per_class = True
+
+    def __init__(self, num_groups: int, base: str | nn.Module = "mean") -> None:
+        super().__init__()
+        if num_groups < 2:
+            raise ValueError(f"channel groups need at least 2 groups (classes), got {num_groups}")
+        self.num_groups = int(num_groups)
+        self.base = build_goodness(base)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, k, g = h.shape[0], h.shape[1], self.num_groups
+        if k % g:
+            raise ValueError(
+                f"channel-wise competition splits {k} channels into {g} class groups; "
+                f"use a multiple of {g} channels per layer"
+            )
+        return self.base(h.reshape(b * g, k // g, *h.shape[2:])).reshape(b, g)
+
+    def extra_repr(self) -> str:
+        return f"num_groups={self.num_groups}"
+
+
+def split_true_group(g: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[B, C]`` group goodness -> (true group's ``[B]``, the other groups' ``[B, C-1]``)."""
+    if y.dim() != 1 or y.shape[0] != g.shape[0]:
+        raise ValueError(f"group goodness needs one label per sample; got {tuple(y.shape)} for {g.shape[0]}")
+    c = g.shape[1]
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= c):
+        raise ValueError(f"labels must be in [0, {c}) for {c} channel groups; got max {int(y.max())}")
+    mask = torch.nn.functional.one_hot(y, c).bool()
+    return g[mask], g[~mask].reshape(g.shape[0], c - 1)
 
 
 def build_goodness(spec: str | nn.Module, **kwargs: object) -> Goodness:

@@ -155,7 +155,7 @@ class FFLayer(nn.Module):
         if self.per_class:
             if y is None:
                 raise ValueError("a layer with per-class (channel group) goodness needs the labels: pass y=")
-            from .competition import split_true_group
+            from .goodness import split_true_group
 
             g_pos, g_neg = split_true_group(self.goodness(h_pos), y)
         else:

@@ -144,6 +144,35 @@ class LogMarginLoss(FFLoss):
         return f"threshold={self._threshold_spec}, floor={self.floor}"
 
 
+@LOSSES.register("channel_ce", "cwc")
+class ChannelCrossEntropy(FFLoss):
+    """Cross-entropy over class-group goodnesses (channel-wise competition): needs no negative data.
+
+    ``g_pos`` is the true group's goodness ``[B]``; ``g_neg`` the other groups' ``[B, C-1]`` (or ``[B]``
+    for one). ``temperature`` divides the goodnesses before the softmax (mean activities are O(1) after a
+    normalisation; a lower temperature sharpens the competition).
+    """
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"channel_ce temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+
+    def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        neg = g_neg.unsqueeze(1) if g_neg.dim() == 1 else g_neg
+        if neg.shape[0] != g_pos.shape[0]:
+            raise ValueError(
+                f"channel_ce needs the other groups' goodness for each sample: g_pos has {g_pos.shape[0]} "
+                f"rows, g_neg {neg.shape[0]}"
+            )
+        logits = torch.cat([g_pos.unsqueeze(1), neg], 1) / self.temperature
+        return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
 def build_loss(spec: str | nn.Module, **kwargs: object) -> FFLoss:
     """A loss from its registered name or an instance."""
     return LOSSES.build(spec, **kwargs)  # type: ignore[return-value]

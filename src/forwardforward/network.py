@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blackbox import call_box
+from .hardware.blackbox import call_box
 from .init import initialize
-from .labels import LabelEmbedding, build_labels
+from .labels.embeddings import LabelEmbedding, build_labels
 from .layers import FFLayer, LayerStats, linear_layer
 from .normalize import NoNormalize, RowScaling, build_normalize
 

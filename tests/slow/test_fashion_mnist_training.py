@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import forwardforward as ff
-from forwardforward.build import build_network, build_trainer
+from forwardforward.experiment.build import build_network, build_trainer
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from forwardforward.build import build_network, load_data
-from forwardforward.config import load_config
-from forwardforward.unsupervised import fit_unsupervised, probe_from_config
+from forwardforward.experiment.build import build_network, load_data
+from forwardforward.experiment.config import load_config
+from forwardforward.experiment.unsupervised import fit_unsupervised, probe_from_config
 
 pytestmark = pytest.mark.slow
 

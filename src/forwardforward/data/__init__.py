@@ -10,12 +10,14 @@ re-exported as a function, which would shadow the submodule's name on this packa
 
 from __future__ import annotations
 
+from . import augment
 from .dataset import ArrayDataset, DataError, DataSplits
 from .idx import read_idx
 from .vision import DATASETS, cache_dir, load
 
 __all__ = [
     "DATASETS",
+    "augment",
     "ArrayDataset",
     "DataError",
     "DataSplits",

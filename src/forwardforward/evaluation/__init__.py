@@ -1,0 +1,1 @@
+"""Measuring what a network learned: the linear probe and the backprop twins."""

@@ -1,0 +1,1 @@
+"""From a config to results: the config schema, the builders, the run layer, sweeps, plots and the CLI."""

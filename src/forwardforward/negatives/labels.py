@@ -1,0 +1,86 @@
+"""Negative samplers for supervised FF: which wrong label does each negative carry?
+
+A sampler maps true labels ``y`` (and, for hard negatives, the model's current class scores) to wrong
+labels. The contract every sampler keeps, and the tests check: a negative label is never the true one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..registry import Registry
+
+NEGATIVES: Registry[nn.Module] = Registry("negative sampler")
+
+
+class LabelNegatives(nn.Module):
+    """Base class for samplers of wrong labels."""
+
+    #: True when the sampler needs the model's class scores (the Trainer computes them only then).
+    needs_scores: bool = False
+
+    def forward(
+        self,
+        y: torch.Tensor,
+        num_classes: int,
+        scores: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@NEGATIVES.register("random")
+class RandomLabel(LabelNegatives):
+    """A uniformly random wrong label: ``(y + k) mod C`` with ``k`` uniform in ``1..C-1``."""
+
+    def forward(self, y, num_classes, scores=None, generator=None):  # type: ignore[override]
+        shift = torch.randint(1, num_classes, y.shape, generator=generator, device="cpu")
+        return (y + shift.to(y.device)) % num_classes
+
+
+@NEGATIVES.register("hard")
+class HardLabel(LabelNegatives):
+    """A wrong label sampled in proportion to the model's belief in it (Hinton's recipe).
+
+    ``scores`` are logits ``[B, C]`` (a linear head's outputs or all-label goodness); the true class is masked
+    out and a wrong class is drawn from the softmax over the rest, so the labels the model confuses with the
+    truth are the ones it is shown most. ``temperature`` flattens (>1) or sharpens (<1) that distribution;
+    ``warmup_epochs`` uses random wrong labels until the scores mean something.
+    """
+
+    needs_scores = True
+
+    def __init__(self, temperature: float = 1.0, warmup_epochs: int = 0) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"hard-negative temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+        self.warmup_epochs = int(warmup_epochs)
+
+    def forward(self, y, num_classes, scores=None, generator=None):  # type: ignore[override]
+        if scores is None:
+            raise ValueError("HardLabel needs the model's class scores [batch, classes]")
+        if scores.shape != (y.shape[0], num_classes):
+            raise ValueError(
+                f"scores must have shape [batch, classes] = [{y.shape[0]}, {num_classes}], "
+                f"got {tuple(scores.shape)}"
+            )
+        # Clamp first: a +inf score would make the softmax NaN instead of picking that class.
+        logits = scores.detach().float().cpu().clamp(-1e4, 1e4) / self.temperature
+        truth = torch.nn.functional.one_hot(y.cpu(), num_classes).bool()
+        logits = logits.masked_fill(truth, float("-inf"))
+        probs = torch.softmax(logits, dim=1)
+        # Guard against NaN/underflow rows: fall back to uniform over the wrong classes.
+        bad = ~torch.isfinite(probs).all(1) | (probs.sum(1) <= 0)
+        if bad.any():
+            probs[bad] = (~truth[bad]).float() / (num_classes - 1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(y.device)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, warmup_epochs={self.warmup_epochs}"
+
+
+def build_negatives(spec: str | nn.Module, **kwargs: object) -> LabelNegatives:
+    """A negative sampler from its registered name or an instance."""
+    return NEGATIVES.build(spec, **kwargs)  # type: ignore[return-value]
