@@ -24,7 +24,7 @@ import time
 import torch
 
 import forwardforward as ff
-from forwardforward.experiment.build import build_network, build_trainer, load_data, train_backprop_twin
+from forwardforward.experiment.build import build_network, build_trainer, load_data, sample_shape, train_backprop_twin
 from forwardforward.training.callbacks import Callback
 
 
@@ -64,7 +64,7 @@ def main() -> None:
         out["method"] = "backprop"
         out["test_accuracy"] = [round(r["eval/accuracy"], 4) for r in history]
     else:
-        net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+        net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
         callbacks = [StopAfter(args.minutes * 60)] if args.minutes else []
         trainer = build_trainer(cfg, net, callbacks=callbacks)
         try:

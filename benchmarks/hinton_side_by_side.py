@@ -46,7 +46,7 @@ import torch
 from omegaconf import DictConfig
 
 import forwardforward as ff
-from forwardforward.experiment.build import build_network, build_trainer
+from forwardforward.experiment.build import build_network, build_trainer, sample_shape
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hinton-ffnew.yaml"
 BATCH = 100  # his code takes the batch size from batchdata's first dimension
@@ -223,7 +223,7 @@ class EveryFifthEpoch(ff.Callback):
 
 
 def train_ours(cfg: DictConfig, splits: Any) -> dict[str, object]:
-    net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+    net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
     tests = EveryFifthEpoch(splits.test)
     trainer = build_trainer(cfg, net)
     trainer.callbacks.append(tests)

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 import forwardforward as ff
-from forwardforward.experiment.build import build_network, build_trainer
+from forwardforward.experiment.build import build_network, build_trainer, sample_shape
 from forwardforward.experiment.config import from_dict
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hinton-mnist.yaml"
@@ -69,7 +69,7 @@ def main() -> None:
         cfg = from_dict(ckpt["config"])
     else:
         cfg = ff.load_config(CONFIG, ["data.name=fashion-mnist", "trainer.progress=false", *a.overrides])
-    net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+    net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
     if ckpt is not None:
         net.load_state_dict(ckpt["model"])
         trained = f"checkpoint {a.checkpoint}"

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from forwardforward.experiment.build import build_network, load_data
+from forwardforward.experiment.build import build_network, load_data, sample_shape
 from forwardforward.experiment.config import load_config
 from forwardforward.experiment.unsupervised import probe_from_config
 
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(cfg.trainer.threads or 1)
     t0 = time.perf_counter()
     splits = load_data(cfg)
-    net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+    net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
     result = probe_from_config(cfg, net, splits, raw=False)
     seconds = round(time.perf_counter() - t0, 1)
     print(json.dumps({"config": path, "untrained": True, **result, "seconds": seconds}))

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from forwardforward.experiment.build import build_network, build_trainer, load_data
+from forwardforward.experiment.build import build_network, build_trainer, load_data, sample_shape
 from forwardforward.experiment.config import load_config
 from forwardforward.models.recurrent import zero_top_down
 
@@ -33,7 +33,7 @@ def run(config: str, args: argparse.Namespace, overrides: list[str] | None = Non
         ],
     )
     splits = load_data(cfg)
-    net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+    net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
     trainer = build_trainer(cfg, net)
     t0 = time.perf_counter()
     trainer.fit(splits.train, cfg.trainer.epochs, cfg.trainer.batch_size)

@@ -69,7 +69,15 @@ BATTERY: dict[str, tuple[list[str], list[str]]] = {
     "digits-2proc": (["trainer.epochs=2"], ["--nproc", "2"]),
 }
 
-TIMING = {"seconds", "wall", "train_seconds", "train_wall_total", "wall_seconds", "seconds_total"}
+TIMING = {
+    "seconds",
+    "wall",
+    "train_seconds",
+    "train_wall_total",
+    "wall_seconds",
+    "seconds_total",
+    "probe_seconds",
+}
 
 
 def _strip(value: object) -> object:
@@ -112,8 +120,8 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
     if args.compare:
-        before = json.loads(args.compare.read_text())
-        changed = [n for n in names if before.get(n) != fingerprint[n]]
+        before = _strip(json.loads(args.compare.read_text()))
+        changed = [n for n in names if before.get(n) != fingerprint[n]]  # type: ignore[union-attr]
         print(json.dumps({"compared": names, "changed": changed}))
         sys.exit(1 if changed else 0)
     print(json.dumps({n: ("error" if "error" in fingerprint[n] else "ok") for n in names}))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from forwardforward.experiment.build import build_network, build_trainer, load_data, train_backprop_twin
+from forwardforward.experiment.build import build_network, build_trainer, load_data, sample_shape, train_backprop_twin
 from forwardforward.experiment.config import load_config
 
 
@@ -46,7 +46,7 @@ def main() -> None:
     for mode in ("teacher", "sleep"):
         cfg = load_config("configs/aesop-seq.yaml", [*base, f"sequence.negatives={mode}"])
         splits = load_data(cfg)
-        net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+        net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
         t0 = time.perf_counter()
         hist = build_trainer(cfg, net).fit(splits.train, args.epochs, cfg.trainer.batch_size, splits.test)
         seconds[f"ff_{mode}"] = round(time.perf_counter() - t0, 1)

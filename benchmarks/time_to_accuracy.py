@@ -20,7 +20,7 @@ import time
 import torch
 
 import forwardforward as ff
-from forwardforward.experiment.build import build_network, build_trainer, train_backprop_twin
+from forwardforward.experiment.build import build_network, build_trainer, sample_shape, train_backprop_twin
 
 
 def main(argv: list[str]) -> None:
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> None:
         out["method"] = "backprop"
         out["test_accuracy"] = [round(r["eval/accuracy"], 4) for r in history]
     else:
-        net = build_network(cfg, splits.train.input_dim, splits.train.num_classes)
+        net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
         history = build_trainer(cfg, net).fit(splits.train, t.epochs, t.batch_size, eval_data=splits.test)
         out["method"] = "forward-forward"
         out["test_accuracy_goodness"] = [round(r["eval/accuracy"], 4) for r in history]

@@ -1,5 +1,6 @@
-"""Issue 7, distributed: data-parallel gradients equal single-process ones, the layer pipeline delivers
-every batch once and in order (and equals sequential training), and a dead rank is an error, not a hang.
+"""Distributed: data-parallel steps and whole fits equal single-process ones (every kind of negatives is
+drawn identically on every rank), the layer pipeline delivers every batch once and in order (and equals
+sequential training), and a dead rank is an error, not a hang.
 
 Each test forks two CPU processes joined by gloo on 127.0.0.1 with short timeouts (fork, not spawn: a
 spawned child re-imports torch, which takes seconds on a busy machine; the parent runs torch with one
@@ -21,15 +22,8 @@ import torch.multiprocessing as mp
 from forwardforward import FFNetwork, Trainer
 from forwardforward.data import ArrayDataset
 from forwardforward.negatives.labels import LabelNegatives
-from forwardforward.training.distributed import (
-    DataParallelTrainer,
-    average_gradients,
-    free_port,
-    init,
-    pipeline_fit,
-    pipeline_label_goodness,
-    split_layers,
-)
+from forwardforward.training.pipeline import pipeline_fit, pipeline_label_goodness, split_layers
+from forwardforward.training.strategies import DataParallel, average_gradients, free_port, init
 
 DIMS = [12, 16, 16, 16, 16]
 
@@ -83,13 +77,18 @@ class _NextLabel(LabelNegatives):
         return (y + 1) % num_classes
 
 
-def _dp_trainer_worker(rank: int, world: int, init_method: str, layerwise: bool) -> None:
+def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for (k, v), ref in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(v, ref, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def _dp_trainer_worker(rank: int, world: int, init_method: str, layerwise: bool, negatives: str) -> None:
     torch.set_num_threads(1)
     init(rank, world, init_method, backend="gloo", timeout_s=20)
     try:
-        data = _data(21)
+        data = _data(21)  # uneven shards: 11 and 10 rows
         kwargs = {
-            "negatives": _NextLabel(),
+            "negatives": _NextLabel() if negatives == "next" else negatives,
             "optimizer": "adam",
             "lr": 0.01,
             "progress": False,
@@ -97,48 +96,34 @@ def _dp_trainer_worker(rank: int, world: int, init_method: str, layerwise: bool)
         }
         single = Trainer(_net(), **kwargs)
         single.train_step(data.x, data.y)
-        par = DataParallelTrainer(_net(), **kwargs)
-        shard = par._batches(len(data.y), len(data.y))[0]  # this rank's rows of the one batch
-        assert len(shard) == (11 if rank == 0 else 10)
-        par.train_step(data.x[shard], data.y[shard])
-        for (k, v), ref in zip(par.net.state_dict().items(), single.net.state_dict().values()):
-            torch.testing.assert_close(v, ref, rtol=1e-5, atol=1e-6, msg=k)
+        par = Trainer(_net(), strategy=DataParallel(), **kwargs)
+        par.train_step(data.x, data.y)  # every rank is given the batch; each computes its rows
+        assert par.local_rows == (11 if rank == 0 else 10)
+        _assert_same_weights(par.net, single.net)
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("layerwise", [False, True])
-def test_data_parallel_trainer_step_equals_single_process_step(layerwise: bool) -> None:
+@pytest.mark.parametrize(("layerwise", "negatives"), [(False, "next"), (True, "next"), (False, "hard")])
+def test_data_parallel_trainer_step_equals_single_process_step(layerwise: bool, negatives: str) -> None:
     mp.start_processes(
         _dp_trainer_worker,
-        args=(2, f"tcp://127.0.0.1:{free_port()}", layerwise),
+        args=(2, f"tcp://127.0.0.1:{free_port()}", layerwise, negatives),
         nprocs=2,
         start_method="fork",
     )
-
-
-class _RecordingTrainer(DataParallelTrainer):
-    def _batches(self, n: int, batch_size: int) -> list[torch.Tensor]:
-        out = super()._batches(n, batch_size)
-        self.seen = [*getattr(self, "seen", []), *out]
-        return out
 
 
 def _dp_fit_worker(rank: int, world: int, init_method: str) -> None:
     torch.set_num_threads(1)
     init(rank, world, init_method, backend="gloo", timeout_s=20)
     try:
-        trainer = _RecordingTrainer(_net(), negatives="hard", progress=False, lr=0.01)
-        trainer.fit(_data(21), epochs=3, batch_size=8)  # uneven shards in every epoch's last batch
-        shards: list[list[torch.Tensor]] = [[], []]
-        dist.all_gather_object(shards, trainer.seen)
-        for b in range(len(shards[0])):
-            rows = torch.cat([shards[0][b], shards[1][b]])
-            assert len(rows) == len(set(rows.tolist()))  # disjoint shards
-        for e in range(3):  # every epoch covers every sample exactly once
-            epoch_rows = torch.cat([t for r in range(2) for t in shards[r][3 * e : 3 * e + 3]])
-            assert sorted(epoch_rows.tolist()) == list(range(21))
-        flat = torch.cat([p.detach().reshape(-1) for p in trainer.net.parameters()])
+        par = Trainer(_net(), negatives="hard", progress=False, lr=0.01, strategy=DataParallel())
+        par.fit(_data(21), epochs=3, batch_size=8)  # uneven shards in every epoch's last batch
+        single = Trainer(_net(), negatives="hard", progress=False, lr=0.01)
+        single.fit(_data(21), epochs=3, batch_size=8)
+        _assert_same_weights(par.net, single.net)  # hard negatives drawn alike: the same training
+        flat = torch.cat([p.detach().reshape(-1) for p in par.net.parameters()])
         everyone = [torch.empty_like(flat) for _ in range(world)]
         dist.all_gather(everyone, flat)
         assert torch.equal(everyone[0], everyone[1])  # the replicas never drift apart
@@ -146,7 +131,7 @@ def _dp_fit_worker(rank: int, world: int, init_method: str) -> None:
         dist.destroy_process_group()
 
 
-def test_data_parallel_fit_partitions_every_batch_and_keeps_replicas_equal() -> None:
+def test_data_parallel_fit_equals_single_process_and_keeps_replicas_equal() -> None:
     mp.start_processes(
         _dp_fit_worker, args=(2, f"tcp://127.0.0.1:{free_port()}"), nprocs=2, start_method="fork"
     )

@@ -117,8 +117,8 @@ def _hinton_net_and_trainer() -> tuple[FFNetwork, Trainer, _Recording]:
     cfg = load_config(CONFIG, [f"model.hidden={HIDDEN}"])
     net = build_network(cfg, PIXELS, CLASSES).double()
     trainer = build_trainer(cfg, net)
-    recording = _Recording(trainer.sampler)
-    trainer.sampler = recording
+    recording = _Recording(trainer.negatives)
+    trainer.negatives = recording
     return net, trainer, recording
 
 
@@ -313,7 +313,7 @@ def test_bad_values_of_the_new_keys_fail_at_config_load() -> None:
         load_config(None, ["model.init=hintn"])
     with pytest.raises(ConfigError, match=r"unknown trainer.optimizer 'smoothed_sdg'"):
         load_config(None, ["trainer.optimizer=smoothed_sdg"])
-    with pytest.raises(ConfigError, match=r"cooldown_every must be step or epoch"):
+    with pytest.raises(ConfigError, match=r"unknown trainer.cooldown_every .batch.; valid: step, epoch"):
         load_config(None, ["trainer.cooldown_every=batch"])
     with pytest.raises(ConfigError, match=r"recurrent supports neither"):
         load_config(None, ["model.kind=recurrent", "model.input_normalize=rms"])

@@ -9,11 +9,11 @@ import torch
 
 from forwardforward.data import DataError
 from forwardforward.data.text import ALPHABET, TextWindows, cut_strings, decode, reduce_to_alphabet, windows
-from forwardforward.experiment.build import build_network, build_trainer, load_data
+from forwardforward.experiment.build import build_network, build_trainer, load_data, sample_shape
 from forwardforward.experiment.cli import main
 from forwardforward.experiment.config import load_config
 from forwardforward.losses import SymBaLoss
-from forwardforward.models.sequence import SleepTrainer, generate, generate_ids, one_sided_loss
+from forwardforward.models.sequence import DreamNegatives, generate, generate_ids
 
 TEXT = "The cat sat on the mat; the dog sat on the log. " * 40  # 1920 characters, very predictable
 
@@ -22,8 +22,8 @@ def _cfg(tmp_path, *overrides: str):
     (tmp_path / "tiny.txt").write_text(TEXT)
     return load_config(
         overrides=[
-            "data.name=tiny",
-            f"data.root={tmp_path}",
+            "data.name=text",
+            f"data.root={tmp_path / 'tiny.txt'}",
             "model.kind=sequence",
             "model.hidden=[64,64]",
             "model.loss=softplus",
@@ -83,25 +83,25 @@ def test_generation_is_seeded_and_reproducible(tmp_path):
 def test_sleep_negatives_are_the_models_own_text(tmp_path):
     cfg = _cfg(tmp_path, "sequence.negatives=sleep")
     splits = load_data(cfg)
-    net = build_network(cfg, splits.train.input_dim, 30)
+    net = build_network(cfg, sample_shape(splits.train), 30)
     trainer = build_trainer(cfg, net)
-    assert isinstance(trainer, SleepTrainer)
+    assert isinstance(trainer.negatives, DreamNegatives) and trainer.phases == "alternate"
     # A model that believes every next character is "z": its dreams must be "z" after the real start.
     net.scores = lambda x, **_: torch.nn.functional.one_hot(torch.full((x.shape[0],), 25), 30).float() * 50
-    dreams = trainer.dream(splits.train)
+    dreams = trainer.negatives.epoch_data(trainer, splits.train)
     assert torch.equal(dreams.strings[:, :4], splits.train.strings[:, :4])
     assert (dreams.strings[:, 4:] == 25).all() and (dreams.y == 25).all()
     # And with the real model they are exactly what it generates from the same generator state.
     del net.scores
     state = trainer.generator.get_state()
-    dreams = trainer.dream(splits.train)
+    dreams = trainer.negatives.epoch_data(trainer, splits.train)
     want = generate_ids(net, splits.train.strings[:, :4], 36, 1.0, torch.Generator().set_state(state))
     assert torch.equal(dreams.strings, want)
 
 
 def test_sleep_phase_needs_a_threshold_loss():
     with pytest.raises(ValueError, match=r"model\.loss=softplus"):
-        one_sided_loss(SymBaLoss(), torch.zeros(3), True)
+        SymBaLoss().one_sided(torch.zeros(3), True)
 
 
 @pytest.mark.parametrize("negatives", ["teacher", "sleep"])
@@ -112,7 +112,7 @@ def test_both_negative_kinds_learn_to_predict_the_next_character(tmp_path, negat
     torch.manual_seed(0)
     splits = load_data(cfg)
     assert isinstance(splits.test, TextWindows)
-    net = build_network(cfg, splits.train.input_dim, 30)
+    net = build_network(cfg, sample_shape(splits.train), 30)
     before = net.evaluate(splits.test)["accuracy"]
     history = build_trainer(cfg, net).fit(splits.train, epochs, 32, splits.test)
     after = history[-1]["eval/accuracy"]
@@ -126,8 +126,8 @@ def test_both_negative_kinds_learn_to_predict_the_next_character(tmp_path, negat
 def test_cli_train_eval_and_generate(tmp_path, capsys):
     (tmp_path / "tiny.txt").write_text(TEXT)
     args = [
-        "data.name=tiny",
-        f"data.root={tmp_path}",
+        "data.name=text",
+        f"data.root={tmp_path / 'tiny.txt'}",
         "model.kind=sequence",
         "model.hidden=[32,32]",
         "model.head=false",
@@ -153,5 +153,5 @@ def test_cli_train_eval_and_generate(tmp_path, capsys):
     assert main(gen) == 0
     assert capsys.readouterr().out.strip() == first and first.startswith("the dog") and len(first) == 32
     (tmp_path / "short.txt").write_text("too short.")
-    assert main(["train", *args, "data.name=short", "--out", str(tmp_path / "r2")]) == 2
+    assert main(["train", *args, f"data.root={tmp_path / 'short.txt'}", "--out", str(tmp_path / "r2")]) == 2
     assert "too short" in capsys.readouterr().err

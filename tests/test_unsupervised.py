@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from forwardforward import FFNetwork
+from forwardforward import FFNetwork, Trainer
 from forwardforward.data import ArrayDataset
 from forwardforward.experiment.build import build_network
 from forwardforward.experiment.config import ConfigError, load_config
-from forwardforward.experiment.unsupervised import UnsupervisedTrainer
+from forwardforward.negatives import NEGATIVES
 from forwardforward.negatives.images import (
-    IMAGE_NEGATIVES,
     HybridNegatives,
     NegativeSourceError,
     SelfContrastivePairs,
@@ -107,9 +106,9 @@ def test_scff_positive_is_the_image_and_negative_the_mean_of_two_different_ones(
 
 
 def test_registry_names() -> None:
-    assert {"hybrid", "scff", "user"} <= set(IMAGE_NEGATIVES.names())
+    assert {"hybrid", "scff", "user"} <= set(NEGATIVES.names())
     with pytest.raises(KeyError, match="Did you mean 'hybrid'"):
-        IMAGE_NEGATIVES.get("hybird")
+        NEGATIVES.get("hybird")
 
 
 # ---------------------------------------------------------------------- user negatives
@@ -152,7 +151,7 @@ def test_training_stops_with_the_message_when_the_user_source_runs_out() -> None
     data = ArrayDataset.from_tensors(x, torch.zeros(32, dtype=torch.long), 2)
     net = unsup_net([64, 16])
     batches = iter([torch.rand(8, 1, 8, 8) for _ in range(5)])  # 40 negatives: one epoch and a bit
-    trainer = UnsupervisedTrainer(net, "user", {"source": batches}, progress=False)
+    trainer = Trainer(net, UserNegatives(batches), progress=False)
     with pytest.raises(NegativeSourceError, match="ran out"):
         trainer.fit(data, epochs=3, batch_size=8)
 
@@ -176,7 +175,7 @@ def test_labels_never_reach_a_layer() -> None:
         net = unsup_net([64, 16, 16])
         if not weights:
             net.layers[0].block.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach()))
-        trainer = UnsupervisedTrainer(net, "hybrid", {"blur_steps": 2}, progress=False, seed=3)
+        trainer = Trainer(net, HybridNegatives(2), progress=False, seed=3)
         trainer.fit(ArrayDataset.from_tensors(x, labels, 3), epochs=2, batch_size=16)
         weights.append([p.detach().clone() for p in net.parameters()])
     for other in weights[1:]:
@@ -194,7 +193,7 @@ def test_unsupervised_config_errors_name_the_key_to_change() -> None:
     with pytest.raises(ConfigError, match="needs negative images"):
         load_config(None, ["model.labels=none"])
     with pytest.raises(ValueError, match="without a label embedding"):
-        UnsupervisedTrainer(FFNetwork.mlp([16, 8], num_classes=4, labels="append"), "hybrid")
+        Trainer(FFNetwork.mlp([16, 8], num_classes=4, labels="append"), "hybrid")
 
 
 @pytest.mark.parametrize("source", ["hybrid", "scff"])
@@ -202,7 +201,7 @@ def test_an_unsupervised_layer_learns_on_synthetic_images(source: str) -> None:
     x = smooth_images(256, 2)
     data = ArrayDataset.from_tensors(x, torch.zeros(256, dtype=torch.long), 2)
     net = unsup_net([64, 32])
-    trainer = UnsupervisedTrainer(net, source, progress=False, lr=3e-3, seed=0)
+    trainer = Trainer(net, source, progress=False, lr=3e-3, seed=0)
     history = trainer.fit(data, epochs=8, batch_size=32)
     first, last = history[0], history[-1]
     assert last["loss/0"] < 0.85 * first["loss/0"]
@@ -213,7 +212,7 @@ def assert_learns_to_tell_hybrids_of_smooth_images_apart(net) -> None:
     """12 epochs on 256 smooth 8x8 images and their hybrids: layer 0's loss falls, its separation rises."""
     x = smooth_images(256, 4)
     data = ArrayDataset.from_tensors(x, torch.zeros(256, dtype=torch.long), 2)
-    trainer = UnsupervisedTrainer(net, "hybrid", {"blur_steps": 2}, progress=False, lr=3e-3, seed=0)
+    trainer = Trainer(net, HybridNegatives(2), progress=False, lr=3e-3, seed=0)
     history = trainer.fit(data, epochs=12, batch_size=32)
     assert history[-1]["loss/0"] < 0.9 * history[0]["loss/0"]
     assert history[-1]["sep/0"] > history[0]["sep/0"] + 0.1
@@ -235,7 +234,7 @@ def test_an_unsupervised_conv_net_has_no_label_path_and_learns_from_hybrids() ->
             "model.conv=[{channels: 8, kernel: 3, pool: max}]",
         ],
     )
-    net = build_network(cfg, 64, 10, input_shape=(1, 8, 8))
+    net = build_network(cfg, (1, 8, 8), 10)
     assert net.labels is None and net.head is None and net.num_classes is None
     assert_learns_to_tell_hybrids_of_smooth_images_apart(net)
 
@@ -249,7 +248,7 @@ def test_topk_goodness_from_the_config_reaches_every_layer_and_learns_from_hybri
     unsup = ["model.labels=none", "model.head=false", "trainer.negatives=hybrid", *topk]
     conv_layers = "model.conv=[{channels: 8, kernel: 3, pool: max}, {channels: 8, kernel: 3}]"
     conv = load_config(None, ["model.kind=cnn", conv_layers, *unsup])
-    net = build_network(conv, 64, 10, input_shape=(1, 8, 8))
+    net = build_network(conv, (1, 8, 8), 10)
     mlp = build_network(load_config(None, ["model.hidden=[8,8]", *unsup]), 64, 10)
     for layer in [*net.layers, *mlp.layers]:
         assert isinstance(layer.goodness, TopKMeanSquares) and layer.goodness.k == 4
@@ -260,8 +259,7 @@ def test_greedy_schedule_trains_each_layer_on_frozen_outputs() -> None:
     x = smooth_images(128, 3)
     data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)
     net = unsup_net([64, 16, 16])
-    trainer = UnsupervisedTrainer(
-        net, "hybrid", {"blur_steps": 2}, progress=False, schedule="greedy", lr=3e-3
+    trainer = Trainer(net, HybridNegatives(2), progress=False, schedule="greedy", lr=3e-3
     )
     history = trainer.fit(data, epochs=4, batch_size=32)
     assert [row["layer"] for row in history] == [0] * 4 + [1] * 4
@@ -344,7 +342,7 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path) -> None:
 
     def run(epochs: int, out, resume=None) -> list[torch.Tensor]:
         net = unsup_net([64, 16])
-        trainer = UnsupervisedTrainer(net, "hybrid", {"blur_steps": 2}, progress=False, seed=5, out_dir=out)
+        trainer = Trainer(net, HybridNegatives(2), progress=False, seed=5, out_dir=out)
         trainer.fit(data, epochs=epochs, batch_size=16, resume=resume)
         return [p.detach().clone() for p in net.parameters()]
 

@@ -8,7 +8,6 @@ whole stack"). Layers never own optimisers.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,17 +18,7 @@ from .activations import build_activation
 from .goodness import build_goodness
 from .losses import FFLoss, build_loss
 from .normalize import build_normalize
-
-
-def call_with_accepted(factory: Any, kwargs: dict[str, Any]) -> Any:
-    """Call ``factory`` with the subset of ``kwargs`` its signature accepts.
-
-    Lets one flat config (``threshold``, ``alpha``, ``p``...) serve every registered loss and goodness.
-    """
-    # Only explicitly named parameters count: nn.Module.__init__ takes **kwargs it would reject.
-    params = inspect.signature(factory).parameters
-    named = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
-    return factory(**{k: v for k, v in kwargs.items() if k in named})
+from .registry import call_with_accepted
 
 
 @dataclass

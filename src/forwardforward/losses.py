@@ -53,6 +53,15 @@ class FFLoss(nn.Module):
     def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def one_sided(self, g: torch.Tensor, positive: bool) -> torch.Tensor:
+        """The positive (or negative) half of the loss alone, for updates that see one kind of data only
+        (separate wake and sleep phases). Only a loss that scores each sample against a threshold has
+        halves; one that compares positives with negatives (SymBa) cannot."""
+        raise ValueError(
+            f"positive and negative updates in separate phases need each layer's loss to have a threshold "
+            f"(softplus or sigmoid_diff); {type(self).__name__} compares pairs. Set model.loss=softplus"
+        )
+
 
 @LOSSES.register("softplus", "logistic")
 class SoftplusLoss(FFLoss):
@@ -71,6 +80,10 @@ class SoftplusLoss(FFLoss):
         theta, t = self._theta(), self.temperature
         return 0.5 * (F.softplus(-(g_pos - theta) / t).mean() + F.softplus((g_neg - theta) / t).mean())
 
+    def one_sided(self, g: torch.Tensor, positive: bool) -> torch.Tensor:
+        margin = (g - self._theta()) / self.temperature
+        return F.softplus(-margin).mean() if positive else F.softplus(margin).mean()
+
     def extra_repr(self) -> str:
         return f"threshold={self._threshold_spec}, temperature={self.temperature}"
 
@@ -86,6 +99,10 @@ class SigmoidDifferenceLoss(FFLoss):
     def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
         theta = self._theta()
         return torch.sigmoid(g_neg - theta).mean() - torch.sigmoid(g_pos - theta).mean()
+
+    def one_sided(self, g: torch.Tensor, positive: bool) -> torch.Tensor:
+        p = torch.sigmoid(g - self._theta()).mean()
+        return -p if positive else p
 
     def extra_repr(self) -> str:
         return f"threshold={self._threshold_spec}"

@@ -169,9 +169,16 @@ class FFNetwork(nn.Module):
         return units
 
     # ------------------------------------------------------------------ forward passes
-    def embed(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The network input for samples ``x`` carrying labels ``y`` (normalised by ``input_normalize``)."""
-        return self.input_norm(self.labels(x, y) if self.labels is not None else x.flatten(1))
+    def embed(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The network input for samples ``x`` carrying labels ``y`` (normalised by ``input_normalize``).
+
+        A network without a label embedding (unsupervised, channel-wise competition) takes ``x`` alone.
+        """
+        if self.labels is None:
+            return self.input_norm(x.flatten(1))
+        if y is None:
+            raise ValueError("this network embeds a label in its input: pass the labels y")
+        return self.input_norm(self.labels(x, y))
 
     def embed_neutral(self, x: torch.Tensor) -> torch.Tensor:
         """The network input for samples ``x`` with the neutral label (or no label when there is none)."""

@@ -7,6 +7,7 @@ config should cost the user seconds, not a silent fallback to a default.
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -25,18 +26,26 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Callable[..., T]] = {}
+        self._canonical: dict[str, str] = {}
 
     def register(self, *names: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """Decorator: ``@GOODNESS.register("sumsq", "sum_squares")``."""
+        """Decorator: ``@GOODNESS.register("sumsq", "sum_squares")``. The first name is the canonical one,
+        the others are aliases for it."""
 
         def add(factory: Callable[..., T]) -> Callable[..., T]:
             for name in names:
                 if name in self._entries:
                     raise ValueError(f"{self.kind} {name!r} is registered twice")
                 self._entries[name] = factory
+                self._canonical[name] = names[0]
             return factory
 
         return add
+
+    def canonical(self, name: str) -> str:
+        """The canonical name of ``name`` or of the entry it is an alias of (an error for unknown names)."""
+        self.get(name)
+        return self._canonical[name]
 
     def get(self, name: str) -> Callable[..., T]:
         try:
@@ -61,3 +70,14 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def call_with_accepted(factory: Any, kwargs: dict[str, Any]) -> Any:
+    """Call ``factory`` with the subset of ``kwargs`` its signature accepts.
+
+    Lets one flat config (``threshold``, ``alpha``, ``p``...) serve every registered loss and goodness.
+    """
+    # Only explicitly named parameters count: nn.Module.__init__ takes **kwargs it would reject.
+    params = inspect.signature(factory).parameters
+    named = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    return factory(**{k: v for k, v in kwargs.items() if k in named})

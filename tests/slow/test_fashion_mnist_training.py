@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import forwardforward as ff
-from forwardforward.experiment.build import build_network, build_trainer
+from forwardforward.experiment.build import build_network, build_trainer, sample_shape
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def test_ff_mlp_learns_real_fashion_mnist() -> None:
         CONFIGS / "fmnist-mlp.yaml",
         ["model.hidden=[256,256]", "trainer.epochs=3", "trainer.batch_size=64", "trainer.progress=false"],
     )
-    net = build_network(cfg, train.input_dim, train.num_classes)
+    net = build_network(cfg, sample_shape(train), train.num_classes)
     history = build_trainer(cfg, net).fit(train, 3, cfg.trainer.batch_size)
     result = net.evaluate(test)
     # Chance is 10%; a linear model on 10k images gets ~80%. Both readouts must be well above chance,

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from . import augment
 from .dataset import ArrayDataset, DataError, DataSplits
+from .datasets import DATASETS, load
 from .idx import read_idx
-from .vision import DATASETS, cache_dir, load
+from .vision import cache_dir
 
 __all__ = [
     "DATASETS",
-    "augment",
     "ArrayDataset",
     "DataError",
     "DataSplits",
+    "augment",
     "cache_dir",
     "load",
     "read_idx",

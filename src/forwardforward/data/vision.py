@@ -27,18 +27,18 @@ from .idx import read_idx
 __all__ = [
     "ALIASES",
     "CHECKSUMS",
-    "DATASETS",
     "IDX_FILES",
+    "IMAGE_DATASETS",
     "MIRRORS",
     "SYSTEM_DIRS",
     "cache_dir",
     "canonical_name",
     "find_root",
-    "load",
+    "load_images",
 ]
 
-#: Canonical dataset names accepted by :func:`load`.
-DATASETS: tuple[str, ...] = ("fashion-mnist", "mnist", "digits", "cifar10", "cifar100")
+#: Canonical names of the image datasets :func:`load_images` reads.
+IMAGE_DATASETS: tuple[str, ...] = ("fashion-mnist", "mnist", "digits", "cifar10", "cifar100")
 
 #: Other spellings accepted for the canonical names.
 ALIASES: dict[str, str] = {
@@ -126,14 +126,14 @@ def cache_dir() -> Path:
 def canonical_name(name: str) -> str:
     """The canonical dataset name for ``name`` or an alias; a typo gets the nearest valid name."""
     key = str(name).strip().lower()
-    if key in DATASETS:
+    if key in IMAGE_DATASETS:
         return key
     if key in ALIASES:
         return ALIASES[key]
-    known = list(DATASETS) + list(ALIASES)
+    known = list(IMAGE_DATASETS) + list(ALIASES)
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
     hint = f" Did you mean {ALIASES.get(close[0], close[0])!r}?" if close else ""
-    raise DataError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}.{hint}")
+    raise DataError(f"unknown dataset {name!r}; valid: {', '.join(IMAGE_DATASETS)}.{hint}")
 
 
 def _idx_file(directory: Path, stem: str) -> Path | None:
@@ -305,27 +305,6 @@ def _load_digits() -> DataSplits:
     return DataSplits(train=full.subset(np.flatnonzero(~is_test)), test=full.subset(np.flatnonzero(is_test)))
 
 
-def _check_fraction(val_fraction: float) -> float:
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float):
-        raise DataError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
-    if not 0.0 <= val_fraction < 1.0:  # also rejects NaN
-        raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    return float(val_fraction)
-
-
-def _split_val(train: ArrayDataset, val_fraction: float, seed: int) -> tuple[ArrayDataset, ArrayDataset]:
-    """Split a random ``val_fraction`` off ``train``; seeded by ``seed`` through a private
-    ``torch.Generator`` so it neither depends on nor disturbs the global RNG."""
-    n = len(train)
-    n_val = max(1, round(val_fraction * n))
-    if n_val >= n:
-        raise DataError(f"val_fraction={val_fraction} leaves no training samples out of {n}")
-    gen = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(n, generator=gen)
-    val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
-    return train.subset(train_idx), train.subset(val_idx)
-
-
 def _normalise_shape(expected_shape: Sequence[int] | None, name: str) -> tuple[int, int]:
     if expected_shape is None:
         return _DEFAULT_SHAPE[name]
@@ -337,42 +316,28 @@ def _normalise_shape(expected_shape: Sequence[int] | None, name: str) -> tuple[i
     return shape  # type: ignore[return-value]
 
 
-def load(
+def load_images(
     name: str,
     root: str | os.PathLike[str] | None = None,
-    *,
-    val_fraction: float = 0.0,
-    seed: int = 0,
     download: bool = True,
     expected_shape: Sequence[int] | None = None,
 ) -> DataSplits:
-    """Load a dataset by name as train/test (and optional validation) splits.
+    """One of the image datasets by canonical name, as train/test splits.
 
-    ``name`` is one of :data:`DATASETS` or an alias. Images come out float32 [N, 1, H, W] in
-    [0, 1], labels int64. ``root`` points at a directory with the IDX files (see the module
-    docstring for where else is searched). ``val_fraction`` in [0, 1) carves a random validation
-    set, seeded by ``seed``, out of train. ``download=False`` never touches the network.
-    ``expected_shape`` overrides the image size checked against, (H, W) or (1, H, W).
+    Images come out float32 ``[N, C, H, W]`` in [0, 1], labels int64. ``root`` points at a directory with
+    the files (see the module docstring for where else is searched). ``download=False`` never touches the
+    network. ``expected_shape`` overrides the image size checked against, (H, W) or (1, H, W).
     """
     name = canonical_name(name)
-    fraction = _check_fraction(val_fraction)
     if name in ("cifar10", "cifar100"):  # python-pickle batches, 3x32x32: see forwardforward.data.cifar
         from .cifar import load_cifar
 
-        splits = load_cifar(name, root, download)
-        if fraction > 0:
-            train, val = _split_val(splits.train, fraction, seed)
-            splits = DataSplits(train=train, test=splits.test, val=val)
-        return splits
+        return load_cifar(name, root, download)
     shape = _normalise_shape(expected_shape, name)
     if name == "digits":
         splits = _load_digits()
         if splits.train.image_shape[1:] != shape:
             h, w = splits.train.image_shape[1:]
             raise DataError(f"digits: images are {h}x{w}, expected {shape[0]}x{shape[1]}")
-    else:
-        splits = _load_idx(name, root, download, shape)
-    if fraction > 0:
-        train, val = _split_val(splits.train, fraction, seed)
-        splits = DataSplits(train=train, test=splits.test, val=val)
-    return splits
+        return splits
+    return _load_idx(name, root, download, shape)

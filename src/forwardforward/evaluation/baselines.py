@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..activations import build_activation
-from ..training.trainer import NonFiniteLossError, build_optimizer, cooldown_factor
+from ..training.optimization import build_optimizer, cooldown_factor
+from ..training.trainer import NonFiniteLossError
+from ..training.update import apply_update
 
 
 class BackpropMLP(nn.Sequential):
@@ -99,9 +101,7 @@ def train_backprop(
             loss = F.cross_entropy(model(x), train.y[idx].to(device))
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"backprop loss became {loss.item()} at epoch {epoch}; lower the lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            apply_update(opt, loss, zero=opt)
             total += loss.item()
         wall += time.perf_counter() - t0
         row = {"epoch": epoch, "loss": total / len(batches), "wall": wall}

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..network import FFNetwork
+from ..training.update import apply_update
 
 
 @dataclass
@@ -141,9 +142,7 @@ def _train_head(
             loss = F.cross_entropy(head(x[idx]), y[idx])
             if not torch.isfinite(loss):
                 raise FloatingPointError("the probe's loss became non-finite; lower probe.lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            apply_update(opt, loss, zero=opt)
 
 
 def probe_network(

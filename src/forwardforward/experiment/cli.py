@@ -22,12 +22,6 @@ from typing import Any
 from omegaconf import DictConfig
 
 
-def _load_data(cfg: DictConfig) -> Any:
-    from .build import load_data
-
-    return load_data(cfg)
-
-
 def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
     """The optional config path (first item without '=') and the key=value overrides."""
     config = None
@@ -44,12 +38,6 @@ def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
     return config, overrides
 
 
-def _fit_ff(cfg: DictConfig, out: Path | None, resume: bool = False) -> dict[str, Any]:
-    from .build import fit_from_config
-
-    return fit_from_config(cfg, out, resume=resume)
-
-
 def _default_out(path: str | None, cfg: DictConfig) -> Path:
     """``runs/<config name>``, or ``runs/<dataset>`` when no config file is given."""
     return Path("runs") / (Path(path).stem if path else cfg.data.name)
@@ -57,7 +45,10 @@ def _default_out(path: str | None, cfg: DictConfig) -> Path:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training.checkpoint import load_checkpoint
+    from ..training.strategies import launched_by_torchrun
     from .config import apply_overrides, from_dict, load_config
+    from .launch import join_torchrun, launch
+    from .run import run
 
     path, overrides = _split_args(args.items)
     if args.resume:
@@ -70,30 +61,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(path, overrides)
         out = Path(args.out) if args.out else _default_out(path, cfg)
     print(f"training on {cfg.data.name}; checkpoints and metrics in {out}/", file=sys.stderr)
-    if args.nproc > 1 or args.pipeline:
-        from ..training.distributed import launch
-        from .config import to_dict
-
+    if args.nproc > 1 or launched_by_torchrun():
         if args.resume:
-            raise ValueError("--resume is not supported with --nproc/--pipeline")
-        result = launch(to_dict(cfg), max(1, args.nproc), str(out), pipeline=args.pipeline)
+            raise ValueError("--resume is not supported with --nproc/--pipeline or torchrun")
+        if launched_by_torchrun():
+            result = join_torchrun(cfg, out, pipeline=args.pipeline)
+        else:
+            result = launch(cfg, args.nproc, out, pipeline=args.pipeline)
+    elif args.pipeline:
+        raise ValueError(
+            "--pipeline puts layers on several processes: give --nproc N (N >= 2) or use torchrun"
+        )
     else:
-        result = _fit_ff(cfg, out, resume=args.resume)
-    print(json.dumps(result))
+        result = run(cfg, out, resume=args.resume)
+    if result:
+        print(json.dumps(result))
     return 0
 
 
 def _restore(args: argparse.Namespace) -> tuple[dict, Any, Any, Any]:
     """A checkpoint's network rebuilt from its recorded config (with the command's overrides) and its data."""
     from ..training.checkpoint import load_checkpoint
-    from .build import build_network
+    from .build import build_network, load_data, sample_shape
     from .config import apply_overrides, from_dict
 
     _, overrides = _split_args(args.items)
     ckpt = load_checkpoint(args.checkpoint)
     cfg = apply_overrides(from_dict(ckpt["config"]), overrides)
-    splits = _load_data(cfg)
-    net = build_network(cfg, splits.test.input_dim, splits.test.num_classes)
+    splits = load_data(cfg)
+    net = build_network(cfg, sample_shape(splits.test), splits.test.num_classes)
     net.load_state_dict(ckpt["model"])
     return ckpt, cfg, splits, net
 
@@ -136,15 +132,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .build import train_backprop_twin
+    from .build import load_data
     from .config import load_config
+    from .run import run
 
     path, overrides = _split_args(args.items)
     cfg = load_config(path, overrides)
     out = Path(args.out) if args.out else None
-    ff_result = _fit_ff(cfg, out / "ff" if out else None)
-    hist = train_backprop_twin(cfg, _load_data(cfg))
-    bp = {"test_accuracy": hist[-1]["eval/accuracy"], "train_seconds": round(hist[-1]["wall"], 2)}
+    splits = load_data(cfg)
+    ff_result = run(cfg, out / "ff" if out else None, splits=splits)
+    bp = run(cfg, out / "backprop" if out else None, method="backprop", splits=splits)
     rows = [
         ("forward-forward (goodness)", ff_result["test_accuracy_goodness"], ff_result["train_seconds"]),
         ("forward-forward (linear head)", ff_result["test_accuracy_head"], ff_result["train_seconds"]),

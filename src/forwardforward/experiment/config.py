@@ -15,12 +15,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from ..data.augment import TEST_VIEWS
 from ..registry import suggest
-
-
-class ConfigError(ValueError):
-    """A config file or override that does not fit the schema."""
+from .checks import ConfigError, check_capabilities, check_names
 
 
 @dataclass
@@ -60,7 +56,8 @@ class ModelConfig:
     loss: str = "symba"  # symba | softplus | sigmoid_diff
     threshold: Any = 2.0  # softplus / sigmoid_diff: a number or "width"
     alpha: float = 4.0  # symba's scale
-    temperature: float = 1.0  # softplus's margin scale
+    temperature: float = 1.0  # softplus's margin scale (channel_ce's softmax temperature)
+    floor: float = 0.05  # log_margin: the smallest argument of its logarithms
     normalize: str = "rms"  # rms | length | none: what each layer passes on
     labels: str = "append"  # overlay | append | none (unsupervised: no label enters the network)
     # cnn: spatial (class gratings as a label channel) | planes (learned label channel) | channels
@@ -96,6 +93,7 @@ class ModelConfig:
 @dataclass
 class TrainerConfig:
     schedule: str = "all"  # all | greedy
+    phases: str = "together"  # together | alternate (positive-only and negative-only updates in turn)
     epochs: int = 20  # per layer for the greedy schedule
     batch_size: int = 64
     optimizer: str = "adam"  # any torch.optim class name
@@ -276,7 +274,9 @@ def _merge(cfg: DictConfig, other: DictConfig, where: str) -> DictConfig:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Checks the types alone cannot express."""
+    """Names against the registries (aliases become canonical names), then the checks the types alone
+    cannot express, then what the model kind supports."""
+    check_names(cfg)
     t, m = cfg.trainer, cfg.model
     if t.epochs < 1:
         raise ConfigError(f"trainer.epochs must be >= 1, got {t.epochs}")
@@ -293,73 +293,41 @@ def validate(cfg: DictConfig) -> None:
             float(m.threshold)
         except ValueError:
             raise ConfigError(f"model.threshold must be a number or 'width', got {m.threshold!r}") from None
+    _validate_model_numbers(cfg)
+    _validate_unsupervised(cfg)
+    if not 0 <= cfg.data.val_fraction < 1:
+        raise ConfigError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
+    if m.test_views != "none" and m.kind == "sequence":
+        raise ConfigError("model.test_views shifts images; a sequence model has none: use test_views=none")
+    _validate_kinds(cfg)
+    check_capabilities(cfg)
+
+
+def _validate_model_numbers(cfg: DictConfig) -> None:
+    m, t = cfg.model, cfg.trainer
     for key in ("weight_noise", "act_noise"):
         if m[key] < 0:
             raise ConfigError(f"model.{key} is a relative noise sigma >= 0, got {m[key]}")
     for key in ("weight_bits", "act_bits"):
         if m[key] is not None and not 1 <= m[key] <= 16:
             raise ConfigError(f"model.{key} must be in 1..16 (or null for full precision), got {m[key]}")
-    _validate_unsupervised(cfg)
-    if cfg.model.topk < 1:
-        raise ConfigError(
-            f"model.topk is how many activities the topk goodness counts: >= 1, got {cfg.model.topk}"
-        )
-    if not 0 <= cfg.data.val_fraction < 1:
-        raise ConfigError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
-    if m.test_views not in TEST_VIEWS:
-        raise ConfigError(
-            f"unknown model.test_views {m.test_views!r}; valid: {', '.join(TEST_VIEWS)}."
-            f"{suggest(m.test_views, list(TEST_VIEWS))}"
-        )
-    if m.test_views != "none" and m.kind == "sequence":
-        raise ConfigError("model.test_views shifts images; a sequence model has none: use test_views=none")
-    _validate_pieces(cfg)
-    _validate_kinds(cfg)
-
-
-def _validate_pieces(cfg: DictConfig) -> None:
-    """Names that select a registered piece are checked here, before any data are read."""
-    from ..init import INITS
-    from ..normalize import NORMALIZE
-    from ..optim import OPTIMIZERS, torch_optimizers
-
-    m, t = cfg.model, cfg.trainer
-    for key, registry in (("input_normalize", NORMALIZE), ("init", INITS)):
-        if m[key] not in registry:
-            raise ConfigError(
-                f"unknown model.{key} {m[key]!r}; valid: {', '.join(registry.names())}."
-                f"{suggest(m[key], registry.names())}"
-            )
-    optimizers = sorted([*torch_optimizers(), *OPTIMIZERS.names()])
-    if t.optimizer not in OPTIMIZERS and t.optimizer.lower() not in optimizers:
-        raise ConfigError(
-            f"unknown trainer.optimizer {t.optimizer!r}; valid: {', '.join(optimizers)}."
-            f"{suggest(t.optimizer.lower(), optimizers)}"
-        )
-    if t.cooldown_every not in ("step", "epoch"):
-        raise ConfigError(f"trainer.cooldown_every must be step or epoch, got {t.cooldown_every!r}")
+    if m.topk < 1:
+        raise ConfigError(f"model.topk is how many activities the topk goodness counts: >= 1, got {m.topk}")
     if not 0 <= m.peer_momentum < 1:
         raise ConfigError(f"model.peer_momentum must be in [0, 1), got {m.peer_momentum}")
+    if m.floor <= 0:
+        raise ConfigError(f"model.floor must be > 0 (it keeps log_margin's logarithm finite), got {m.floor}")
     if t.head_weight_decay is not None and t.head_weight_decay < 0:
         raise ConfigError(f"trainer.head_weight_decay must be >= 0, got {t.head_weight_decay}")
-    if m.kind == "recurrent" and (m.input_normalize != "none" or not m.peer_gated):
-        raise ConfigError(
-            "model.kind=recurrent supports neither model.input_normalize nor ungated peer normalisation "
-            "(model.peer_gated=false): its layers see the layer above too; leave them at none / true"
-        )
 
 
-MODEL_KINDS = ("mlp", "recurrent", "sequence", "cnn")
+#: ``model.labels`` a CNN takes: a label channel, learned planes, channel groups, the overlay, or none.
 CNN_LABELS = ("spatial", "planes", "channels", "overlay", "none")
 
 
 def _validate_kinds(cfg: DictConfig) -> None:
     """The recurrent and sequence sections' own checks (they only matter for their model.kind)."""
     kind = cfg.model.kind
-    if kind not in MODEL_KINDS:
-        raise ConfigError(
-            f"unknown model.kind {kind!r}; valid: {', '.join(MODEL_KINDS)}.{suggest(kind, list(MODEL_KINDS))}"
-        )
     r, s = cfg.recurrent, cfg.sequence
     if kind == "cnn":
         _validate_cnn(cfg)
@@ -379,13 +347,12 @@ def _validate_kinds(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"recurrent.train_from must be in [1, iterations={r.iterations}], got {r.train_from}"
             )
-        if cfg.trainer.schedule != "all":
+        if cfg.model.input_normalize != "none" or not cfg.model.peer_gated:
             raise ConfigError(
-                "model.kind=recurrent trains every layer at every step: use trainer.schedule=all"
+                "model.kind=recurrent supports neither model.input_normalize nor ungated peer normalisation "
+                "(model.peer_gated=false): its layers see the layer above too; leave them at none / true"
             )
     if kind == "sequence":
-        if s.negatives not in ("teacher", "sleep"):
-            raise ConfigError(f"sequence.negatives must be 'teacher' or 'sleep', got {s.negatives!r}")
         if not 1 <= s.context < s.string_length:
             raise ConfigError(
                 f"sequence.context must be in [1, string_length={s.string_length}), got {s.context}"
@@ -424,22 +391,8 @@ def _validate_cnn(cfg: DictConfig) -> None:
         )
 
 
-IMAGE_NEGATIVE_SOURCES = ("hybrid", "scff", "user")  # trainer.negatives that make a run unsupervised
-
-
 def _validate_unsupervised(cfg: DictConfig) -> None:
-    """Unsupervised negatives (images) and a label embedding exclude each other: say which key to change."""
-    unsup = cfg.trainer.negatives in IMAGE_NEGATIVE_SOURCES
-    if unsup and cfg.model.labels != "none":
-        raise ConfigError(
-            f"trainer.negatives={cfg.trainer.negatives} is unsupervised (negative images, no labels), but "
-            f"model.labels={cfg.model.labels} embeds a label; set model.labels=none"
-        )
-    if not unsup and cfg.model.labels == "none":
-        raise ConfigError(
-            f"model.labels=none trains without labels, which needs negative images: set trainer.negatives to "
-            f"one of {', '.join(IMAGE_NEGATIVE_SOURCES)} (got {cfg.trainer.negatives})"
-        )
+    """The negative images' and the linear probe's own settings."""
     if cfg.unsup.blur_steps < 0:
         raise ConfigError(f"unsup.blur_steps must be >= 0, got {cfg.unsup.blur_steps}")
     p = cfg.probe

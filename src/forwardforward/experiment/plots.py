@@ -106,7 +106,7 @@ def plot_run(
     label (negative).
     """
     from ..training.checkpoint import load_checkpoint
-    from .build import build_network, load_data
+    from .build import build_network, load_data, sample_shape
     from .config import apply_overrides, from_dict
 
     run_dir = Path(run_dir)
@@ -118,7 +118,7 @@ def plot_run(
         cfg = apply_overrides(cfg, [f"data.root={root}"])
     history = ckpt.get("history") or _history_from_results(run_dir)
     splits = load_data(cfg)
-    net = build_network(cfg, splits.test.input_dim, splits.test.num_classes)
+    net = build_network(cfg, sample_shape(splits.test), splits.test.num_classes)
     net.load_state_dict(ckpt["model"])
     net.eval()
     paths = []

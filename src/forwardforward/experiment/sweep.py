@@ -175,8 +175,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     import torch
 
     from ..training.trainer import NonFiniteLossError
-    from .build import fit_from_config, load_data, train_backprop_twin
     from .config import to_dict
+    from .run import run
 
     cfg = load_config(spec.config, spec.overrides)
     if cfg.trainer.threads is not None:
@@ -193,10 +193,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     write_text_atomic(spec.directory / RUN_FILE, json.dumps(record, indent=2))
     t0 = time.perf_counter()
     try:
-        if spec.method == "ff":
-            resume = (spec.directory / "checkpoint.pt").exists()
-            return fit_from_config(cfg, spec.directory, resume=resume)
-        history = train_backprop_twin(cfg, load_data(cfg))
+        resume = spec.method == "ff" and (spec.directory / "checkpoint.pt").exists()
+        return run(cfg, spec.directory, resume=resume, method=spec.method)
     except NonFiniteLossError as err:
         # A setting that blows up is a result, not a crash: the grid goes on, and the table says so. The run
         # counts as finished (it would diverge again: runs are deterministic given their seed).
@@ -208,15 +206,6 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         }
         write_text_atomic(spec.directory / RESULTS_FILE, json.dumps(result, indent=2))
         return result
-    result = {
-        "dataset": cfg.data.name,
-        "test_accuracy": history[-1]["eval/accuracy"],
-        "epochs": cfg.trainer.epochs,
-        "train_seconds": round(time.perf_counter() - t0, 2),
-        "train_wall_total": round(history[-1]["wall"], 2),
-    }
-    write_text_atomic(spec.directory / RESULTS_FILE, json.dumps({**result, "history": history}, indent=2))
-    return result
 
 
 def _run_in_worker(spec: RunSpec) -> str:

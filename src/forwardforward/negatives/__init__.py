@@ -1,18 +1,28 @@
-"""Negative data: wrong labels (random, hard) for supervised FF, negative images (hybrid, SCFF, the user's
-bad data) for unsupervised FF."""
+"""Negative data behind one interface (:class:`Negatives`) and one registry (``NEGATIVES``): wrong labels
+(random, hard) for supervised FF, negative images (hybrid, SCFF, the user's bad data) for unsupervised FF."""
 
 from __future__ import annotations
 
-from .images import IMAGE_NEGATIVES, HybridNegatives, ImageNegatives, SelfContrastivePairs, UserNegatives
-from .labels import NEGATIVES, HardLabel, LabelNegatives, RandomLabel, build_negatives
+from .base import NEGATIVES, Negatives, build_negatives
+from .images import (
+    HybridNegatives,
+    ImageNegatives,
+    NegativeSourceError,
+    PixelNoise,
+    SelfContrastivePairs,
+    UserNegatives,
+)
+from .labels import HardLabel, LabelNegatives, RandomLabel
 
 __all__ = [
-    "IMAGE_NEGATIVES",
     "NEGATIVES",
     "HardLabel",
     "HybridNegatives",
     "ImageNegatives",
     "LabelNegatives",
+    "NegativeSourceError",
+    "Negatives",
+    "PixelNoise",
     "RandomLabel",
     "SelfContrastivePairs",
     "UserNegatives",

@@ -1,11 +1,11 @@
 """Negative *images* for unsupervised FF: where bad data comes from when no label enters the network.
 
-Supervised FF makes a negative by pairing a real image with a wrong label (:mod:`forwardforward.negatives`).
-Without labels, a negative must be a different *input*. A source here maps a batch of real images to a
-batch of positive and a batch of negative inputs of the same shape; the unsupervised trainer
-(:mod:`forwardforward.unsupervised`) feeds them to the layers and never looks at a label.
+Supervised FF makes a negative by pairing a real image with a wrong label (:mod:`.labels`). Without
+labels, a negative must be a different *input*. A source here maps a batch of real images to a batch of
+positive and a batch of negative inputs of the same shape; the Trainer feeds them to the layers through
+the same :class:`~.base.Negatives` interface as wrong labels, and never looks at a label.
 
-Registered sources (``IMAGE_NEGATIVES``):
+Registered sources (in ``NEGATIVES``, beside the label samplers):
 
 - ``hybrid``: Hinton's hybrid images. A random bit image is blurred repeatedly with ``[1/4, 1/2, 1/4]`` in
   both directions and thresholded at 0.5, giving a mask of large blobs; the negative is
@@ -29,22 +29,49 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ..registry import Registry
-
-IMAGE_NEGATIVES: Registry[nn.Module] = Registry("image negative source")
+from .base import NEGATIVES, Negatives, Scores
 
 
 class NegativeSourceError(ValueError):
     """A negative source that cannot deliver: ran out, or gave data of the wrong shape or type."""
 
 
-class ImageNegatives(nn.Module):
+class ImageNegatives(Negatives):
     """Base class: ``positives(x)`` and ``negatives(x)`` for a batch of real images ``x`` ``[B, ...]``.
 
     Sources hold no learnable parameters; they are modules so they print and compose like the other pieces.
     """
+
+    label_free = True
+
+    def pair(
+        self,
+        net: Any,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        scores: Scores | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network inputs for real images ``x`` and for the negative images drawn for them; the
+        labels ``y`` are never read."""
+        positives, negatives = self(x, generator)
+        return net.embed(positives), net.embed(negatives)
+
+    def draw_all(
+        self,
+        net: Any,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        scores: Scores | None,
+        generator: torch.Generator,
+        first_layer: bool = False,
+    ) -> torch.Tensor:
+        """Negative images for every image of ``x``, drawn chunk by chunk (on the CPU)."""
+        return torch.cat([self.negatives(x[s : s + 2048], generator).cpu() for s in range(0, len(x), 2048)])
+
+    def embed_all(self, net: Any, x: torch.Tensor, y: Any, drawn: torch.Tensor | None) -> torch.Tensor:
+        return net.embed(x if drawn is None else drawn)
 
     def positives(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The positive inputs for real images ``x``: the images themselves unless a source says otherwise."""
@@ -116,7 +143,7 @@ def _as_images(x: torch.Tensor, what: str) -> torch.Tensor:
     return x
 
 
-@IMAGE_NEGATIVES.register("hybrid")
+@NEGATIVES.register("hybrid")
 class HybridNegatives(ImageNegatives):
     """``mask * x1 + (1 - mask) * x2``: two different images joined along blob-shaped regions (Hinton).
 
@@ -141,7 +168,7 @@ class HybridNegatives(ImageNegatives):
         return f"blur_steps={self.blur_steps}"
 
 
-@IMAGE_NEGATIVES.register("scff", "self_contrastive")
+@NEGATIVES.register("scff", "self_contrastive")
 class SelfContrastivePairs(ImageNegatives):
     """Self-contrastive FF: positive = an image paired with itself, negative = two different images.
 
@@ -154,7 +181,7 @@ class SelfContrastivePairs(ImageNegatives):
         return 0.5 * (x + other)
 
 
-@IMAGE_NEGATIVES.register("user")
+@NEGATIVES.register("user")
 class UserNegatives(ImageNegatives):
     """Bad data supplied by the user, with no label at all.
 
@@ -265,6 +292,15 @@ class UserNegatives(ImageNegatives):
         return f"{kind}, delivered={self.delivered}"
 
 
-def build_image_negatives(spec: str | ImageNegatives, **kwargs: Any) -> ImageNegatives:
-    """An image negative source from its registered name (with its arguments) or an instance."""
-    return IMAGE_NEGATIVES.build(spec, **kwargs)  # type: ignore[return-value]
+class PixelNoise:
+    """Gaussian noise with each pixel's mean and standard deviation from the real images: bad data whose
+    every pixel looks right alone but whose pixels are independent, so telling it from real images takes
+    the correlations between pixels (shapes, edges)."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.mean = images.mean(0)
+        self.std = images.std(0)
+
+    def __call__(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn((n, *self.mean.shape), generator=generator)
+        return self.mean + self.std * noise

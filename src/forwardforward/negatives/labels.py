@@ -1,24 +1,54 @@
-"""Negative samplers for supervised FF: which wrong label does each negative carry?
+"""Label negatives for supervised FF: which wrong label does each negative carry?
 
 A sampler maps true labels ``y`` (and, for hard negatives, the model's current class scores) to wrong
-labels. The contract every sampler keeps, and the tests check: a negative label is never the true one.
+labels; the negative input is the real sample embedded with that label. The contract every sampler keeps,
+and the tests check: a negative label is never the true one.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from torch import nn
 
-from ..registry import Registry
-
-NEGATIVES: Registry[nn.Module] = Registry("negative sampler")
+from .base import NEGATIVES, Negatives, Scores
 
 
-class LabelNegatives(nn.Module):
-    """Base class for samplers of wrong labels."""
+class LabelNegatives(Negatives):
+    """Base class for samplers of wrong labels: ``forward(y, num_classes, scores, generator)``."""
 
-    #: True when the sampler needs the model's class scores (the Trainer computes them only then).
-    needs_scores: bool = False
+    def pair(
+        self,
+        net: Any,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        scores: Scores | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sample with its true label, and the same sample with a drawn wrong one."""
+        if y is None or net.num_classes is None:
+            raise ValueError("label negatives need a supervised network (labels=...) and the true labels")
+        wrong = self(y, net.num_classes, scores() if self.needs_scores and scores else None, generator)
+        return net.embed(x, y), net.embed(x, wrong)
+
+    def draw_all(
+        self,
+        net: Any,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        scores: Scores | None,
+        generator: torch.Generator,
+        first_layer: bool = False,
+    ) -> torch.Tensor:
+        """Wrong labels for a whole set; random ones for the first layer, which nothing below can score."""
+        if first_layer:
+            return RandomLabel()(y, net.num_classes, None, generator)
+        return self(y, net.num_classes, scores() if self.needs_scores and scores else None, generator)
+
+    def embed_all(
+        self, net: Any, x: torch.Tensor, y: torch.Tensor, drawn: torch.Tensor | None
+    ) -> torch.Tensor:
+        return net.embed(x, y if drawn is None else drawn)
 
     def forward(
         self,
@@ -81,6 +111,4 @@ class HardLabel(LabelNegatives):
         return f"temperature={self.temperature}, warmup_epochs={self.warmup_epochs}"
 
 
-def build_negatives(spec: str | nn.Module, **kwargs: object) -> LabelNegatives:
-    """A negative sampler from its registered name or an instance."""
-    return NEGATIVES.build(spec, **kwargs)  # type: ignore[return-value]
+__all__ = ["HardLabel", "LabelNegatives", "RandomLabel"]

@@ -1,34 +1,41 @@
-"""Trainer: the schedule around an FFNetwork.
+"""Trainer: one optimiser step, around which every schedule, variant and process strategy is composed.
 
-Two schedules:
-- ``"all"``: every layer learns on every batch. The layers' local losses (plus the head's) are summed and
-  back-propagated once; since each layer's input is detached, every layer gets exactly its local gradient.
-- ``"greedy"``: one layer at a time, each for ``epochs`` epochs, fed by cached outputs of the frozen layers
-  below it (computed once, not once per batch); then the linear head on the frozen features.
+The step (:meth:`Trainer.train_step`): the linear head's loss on a neutral-label pass (when the network has a
+head), the batch's positive and negative inputs from its :class:`~forwardforward.negatives.Negatives` (wrong
+labels or negative images: one interface), every layer's local loss, and one update. The update
+(:meth:`Trainer.update`) is the one place that does zero_grad -> backward -> the strategy's hook (data
+parallel averages gradients there) -> step, for every schedule (:mod:`.schedules`), the layer-wise step,
+the greedy head and the sleep phase alike. Because every layer's input is detached, the *sum* of the local
+losses gives each layer exactly its own gradient, so one backward trains the whole stack.
 
-The Trainer owns the optimiser (any ``torch.optim`` class by name, per-layer settings), the learning-rate
-schedule (Hinton's constant-then-linear-cooldown), seeding, logging callbacks, atomic checkpoints, resume
-and the NaN guard.
+The Trainer also owns the optimiser (any ``torch.optim`` class or one of ours by name, per-layer settings),
+the learning-rate schedule, seeding, callbacks, atomic checkpoints, resume and the NaN guard.
 """
 
 from __future__ import annotations
 
-import inspect
-import math
-import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..negatives.labels import LabelNegatives, RandomLabel, build_negatives
+from ..negatives import Negatives, RandomLabel, build_negatives
 from ..network import FFNetwork
-from ..optim import OPTIMIZERS, optimizer_class, torch_optimizers
-from ..registry import suggest
+from . import schedules
 from .callbacks import Callback, default_callbacks
 from .checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
+from .optimization import (
+    COOLDOWN_EVERY,
+    build_optimizer,
+    cooldown_factor,
+    epoch_cooldown_factor,
+    network_groups,
+)
+from .strategies import SingleProcess
+from .update import apply_update
 
 
 class NonFiniteLossError(RuntimeError):
@@ -36,51 +43,46 @@ class NonFiniteLossError(RuntimeError):
 
 
 SCHEDULES = ("all", "greedy")
+PHASES = ("together", "alternate")
 
 
-def build_optimizer(
-    params: list[dict[str, Any]], name: str, lr: float, weight_decay: float, **kwargs: Any
-) -> torch.optim.Optimizer:
-    """An optimiser by name: any ``torch.optim`` class (case-insensitive: ``"adam"``, ``"SGD"``,
-    ``"AdamW"``) or one of ours (:mod:`forwardforward.optim`, e.g. ``"smoothed_sgd"``). ``kwargs`` go to it;
-    an argument it does not take is an error naming the ones it does."""
-    cls = optimizer_class(name)
-    if cls is None:
-        valid = sorted([*torch_optimizers(), *OPTIMIZERS.names()])
+def check_options(net: FFNetwork, opts: dict[str, Any]) -> None:
+    """The Trainer's argument checks, each a one-line error naming the argument and what it takes."""
+    if opts["schedule"] not in SCHEDULES:
+        raise ValueError(f"unknown schedule {opts['schedule']!r}; valid: {', '.join(SCHEDULES)}")
+    if opts["hard_source"] not in ("head", "goodness"):
+        raise ValueError(f"hard_source must be 'head' or 'goodness', got {opts['hard_source']!r}")
+    if opts["layer_lr"] is not None and len(opts["layer_lr"]) != len(net.layers):
         raise ValueError(
-            f"unknown optimizer {name!r}; valid: {', '.join(valid)}.{suggest(name.lower(), valid)}"
+            f"layer_lr needs one learning rate per layer ({len(net.layers)}), got {len(opts['layer_lr'])}"
         )
-    accepted = set(inspect.signature(cls).parameters) - {"self", "params"}
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
+    if opts["schedule"] == "greedy" and not net.needs_negatives:
         raise ValueError(
-            f"optimizer {name!r} takes no argument {', '.join(map(repr, unknown))} "
-            f"(trainer.optimizer_kwargs); it takes: {', '.join(sorted(accepted))}"
+            "channel-wise competition trains with the 'all' schedule; for staggered layers use layer_windows"
         )
-    return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
-
-
-COOLDOWN_EVERY = ("step", "epoch")
-
-
-def cooldown_factor(step: int, total: int, cooldown_start: float) -> float:
-    """Hinton's schedule: constant until ``cooldown_start`` (a fraction of training), then linear to 0."""
-    start = cooldown_start * total
-    if step < start or total <= start:
-        return 1.0
-    return max(0.0, (total - step) / (total - start))
-
-
-def epoch_cooldown_factor(epoch: int, epochs: int, cooldown_start: float) -> float:
-    """The same line, changed once per epoch: epoch ``epoch`` (1-based) runs at the line's value at its
-    middle, ``(epochs - epoch + 0.5) / ((1 - cooldown_start) * epochs)`` once past ``cooldown_start``.
-
-    With ``cooldown_start = 0.5`` that is Hinton's released code exactly: full rate for epochs up to half
-    of ``epochs``, then ``(1 + 2 (epochs - epoch)) / epochs``, ending at ``1 / epochs``, not 0.
-    """
-    if epochs <= 0 or epoch <= cooldown_start * epochs or cooldown_start >= 1.0:
-        return 1.0
-    return (epochs - epoch + 0.5) / ((1.0 - cooldown_start) * epochs)
+    windows = opts["layer_windows"]
+    if windows is not None and (
+        len(windows) != len(net.layers) or any(len(w) != 2 or w[0] >= w[1] for w in windows)
+    ):
+        raise ValueError(
+            f"layer_windows needs one [start, end) epoch pair with start < end per layer "
+            f"({len(net.layers)}), got {[list(w) for w in windows]}"
+        )
+    if not 0.0 <= opts["cooldown_start"] <= 1.0:
+        raise ValueError(f"cooldown_start is a fraction of training in [0, 1], got {opts['cooldown_start']}")
+    if opts["cooldown_every"] not in COOLDOWN_EVERY:
+        raise ValueError(f"cooldown_every must be one of {COOLDOWN_EVERY}, got {opts['cooldown_every']!r}")
+    if opts["autocast"] not in (None, "bf16"):
+        raise ValueError(f"autocast must be None or 'bf16', got {opts['autocast']!r}")
+    if opts["phases"] not in PHASES:
+        raise ValueError(f"phases must be one of {PHASES}, got {opts['phases']!r}")
+    if opts["phases"] == "alternate":
+        if opts["schedule"] != "all" or not net.needs_negatives:
+            raise ValueError(
+                "phases='alternate' trains every layer on every batch: use schedule='all' with negatives"
+            )
+        for layer in net.layers:
+            layer.loss.one_sided(torch.zeros(1), True)  # a loss without halves fails now, not mid-training
 
 
 class Trainer:
@@ -88,54 +90,52 @@ class Trainer:
 
     Args:
         net: the network.
-        negatives: a sampler of wrong labels (``"hard"``, ``"random"`` or an instance).
-        optimizer: a ``torch.optim`` class name; ``optimizer_kwargs`` go to it (e.g. ``momentum``).
-        lr, weight_decay: defaults for every layer.
-        decay_biases: apply ``weight_decay`` to biases (and other 1-D parameters) too; Hinton's code
-            decays weights only.
+        negatives: where negative data comes from: a registered name (``"hard"``, ``"random"``,
+            ``"hybrid"``, ``"scff"``...) or a :class:`~forwardforward.negatives.Negatives`.
+        optimizer: a ``torch.optim`` class name or one of ours; ``optimizer_kwargs`` go to it.
+        lr, weight_decay: defaults for every layer; ``decay_biases=False`` decays weights only.
         layer_lr: optional per-layer learning rates (one per layer) overriding ``lr``.
-        head_lr: learning rate of the linear head (default ``lr``).
-        head_weight_decay: weight decay of the linear head (default ``weight_decay``).
-        schedule: ``"all"`` or ``"greedy"``.
-        cooldown_start: fraction of training after which the learning rate decays linearly to 0;
-            1.0 keeps it constant.
-        cooldown_every: ``"step"`` (the rate falls a little every step) or ``"epoch"`` (it changes once
-            per epoch, as in Hinton's code: see :func:`epoch_cooldown_factor`).
+        head_lr, head_weight_decay: the linear head's (default ``lr`` and ``weight_decay``).
+        schedule: ``"all"`` (every layer every batch) or ``"greedy"`` (layer by layer).
+        phases: ``"together"`` (positives and negatives in one update) or ``"alternate"`` (a positive-only
+            update, then a negative-only one: Hinton's separate wake and sleep phases; needs thresholded
+            losses).
+        cooldown_start: fraction of training after which the learning rate decays linearly to 0 (1.0:
+            constant); ``cooldown_every`` ``"step"`` or ``"epoch"`` (Hinton's code: once per epoch).
         hard_source: where hard negatives' scores come from: ``"head"`` (the linear head on a neutral-label
-            pass: one extra forward, Hinton's choice) or ``"goodness"`` (all-label goodness: C passes).
-        seed: seeds shuffling and negative sampling (initialisation is seeded where the net is built).
+            pass: one extra forward, Hinton's choice) or ``"goodness"`` (all-label goodness).
+        hard_warmup_epochs: random wrong labels for this many epochs before hard ones.
+        seed: seeds shuffling, augmentation and negatives (initialisation is seeded where the net is built).
         device: where to train; defaults to the network's device.
         out_dir: where checkpoints and metrics go (nothing is written when ``None``).
-        callbacks: extra :class:`Callback`s (progress bar, CSV/JSON and TensorBoard loggers are added when
-            ``out_dir`` is given).
-        config: the full config recorded in checkpoints so ``ff eval`` can rebuild the network.
-        layerwise_step: back-propagate and step each layer before the next layer's forward, so at most one
-            layer's activations are alive: training memory stays flat in depth. Same weights as the default
-            one-backward path with per-parameter optimisers (SGD, Adam...); a NaN loss found deep in the
-            stack then stops training after the layers below it have stepped.
-        compile: ``torch.compile`` every layer (in place: checkpoints keep their keys).
-        autocast: ``"bf16"`` runs the training forward passes under bfloat16 autocast; ``None`` is fp32.
-        augment: a callable ``(x, generator) -> x`` applied to every training batch (``"all"`` schedule),
-            drawing from the Trainer's seeded generator (see :mod:`forwardforward.augment`).
-        layer_windows: optional ``[start, end)`` epoch window per layer (``"all"`` schedule): layer ``i``
-            learns only in epochs ``start <= epoch < end`` (0-based), for staggered / interleaved training.
+        callbacks: extra :class:`Callback`s (progress bar, CSV/JSON and TensorBoard loggers and the
+            checkpoint are added when ``out_dir`` is given).
+        config: the full config recorded in checkpoints so ``ff eval`` and ``ff.load`` can rebuild the net.
+        negatives_refresh: greedy: redraw the whole set's negatives every N epochs.
+        layerwise_step: back-propagate and step each layer before the next layer's forward: memory flat in
+            depth, same weights with per-parameter optimisers.
+        compile: ``torch.compile`` every layer. ``autocast="bf16"``: bfloat16 training forwards.
+        augment: ``(x, generator) -> x`` applied to every training batch.
+        layer_windows: optional ``[start, end)`` epoch window per layer in which it learns.
+        strategy: how a step is spread over processes (:mod:`.strategies`); one process by default.
     """
 
     def __init__(
         self,
         net: FFNetwork,
-        negatives: str | LabelNegatives = "hard",
+        negatives: str | Negatives = "hard",
         optimizer: str = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         optimizer_kwargs: dict[str, Any] | None = None,
         layer_lr: Sequence[float] | None = None,
         head_lr: float | None = None,
+        head_weight_decay: float | None = None,
+        decay_biases: bool = True,
         schedule: str = "all",
+        phases: str = "together",
         cooldown_start: float = 1.0,
         cooldown_every: str = "step",
-        decay_biases: bool = True,
-        head_weight_decay: float | None = None,
         hard_source: str = "head",
         hard_warmup_epochs: int = 0,
         seed: int = 0,
@@ -151,82 +151,49 @@ class Trainer:
         autocast: str | None = None,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
         layer_windows: Sequence[Sequence[int]] | None = None,
+        strategy: SingleProcess | None = None,
     ) -> None:
-        if schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
-        if hard_source not in ("head", "goodness"):
-            raise ValueError(f"hard_source must be 'head' or 'goodness', got {hard_source!r}")
-        if hard_source == "head" and net.head is None and isinstance(negatives, str) and negatives == "hard":
-            hard_source = "goodness"
-        if layer_lr is not None and len(layer_lr) != len(net.layers):
+        check_options(net, locals())
+        self.negatives = build_negatives(negatives)
+        if self.negatives.label_free and net.labels is not None:
             raise ValueError(
-                f"layer_lr needs one learning rate per layer ({len(net.layers)}), got {len(layer_lr)}"
+                "unsupervised training (negative images) needs a network without a label embedding; build "
+                "it with labels=None (config: model.labels=none)"
             )
-        if schedule == "greedy" and not getattr(net, "needs_negatives", True):
-            raise ValueError(
-                "channel-wise competition trains with the 'all' schedule; "
-                "for staggered layers use layer_windows"
-            )
-        if layer_windows is not None and (
-            len(layer_windows) != len(net.layers) or any(len(w) != 2 or w[0] >= w[1] for w in layer_windows)
-        ):
-            raise ValueError(
-                f"layer_windows needs one [start, end) epoch pair with start < end per layer "
-                f"({len(net.layers)}), got {[list(w) for w in layer_windows]}"
-            )
-        self.layer_windows = [tuple(int(v) for v in w) for w in layer_windows] if layer_windows else None
-        self.augment = augment
-        if not 0.0 <= cooldown_start <= 1.0:
-            raise ValueError(f"cooldown_start is a fraction of training in [0, 1], got {cooldown_start}")
-        if cooldown_every not in COOLDOWN_EVERY:
-            raise ValueError(f"cooldown_every must be one of {COOLDOWN_EVERY}, got {cooldown_every!r}")
-        self.cooldown_every = cooldown_every
+        self.strategy = strategy or SingleProcess()
         self.device = torch.device(device) if device is not None else next(net.parameters()).device
         self.net = net.to(self.device)
-        self.sampler = build_negatives(negatives)
-        self.hard_warmup_epochs = int(getattr(self.sampler, "warmup_epochs", 0)) or hard_warmup_epochs
-        self.hard_source = hard_source
-        self.schedule = schedule
-        self.cooldown_start = cooldown_start
+        self.strategy.setup(self.net)
+        if hard_source == "head" and net.head is None:
+            hard_source = "goodness"
+        self.hard_source, self.schedule, self.phases = hard_source, schedule, phases
+        self.hard_warmup_epochs = int(getattr(self.negatives, "warmup_epochs", 0)) or hard_warmup_epochs
+        self.cooldown_start, self.cooldown_every = cooldown_start, cooldown_every
+        self.layer_windows = [tuple(int(v) for v in w) for w in layer_windows] if layer_windows else None
+        self.augment, self.autocast = augment, autocast
         self.config = config or {}
         self.negatives_refresh = max(1, int(negatives_refresh))
         self.layerwise_step = bool(layerwise_step)
-        if autocast not in (None, "bf16"):
-            raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}")
-        self.autocast = autocast
         if compile:
             for layer in net.layers:
                 layer.compile()
-
-        layer_params = [list(layer.parameters()) for layer in net.layers]
-        if getattr(net, "labels", None) is not None:  # a learned label embedding learns with layer 0
-            layer_params[0] += [p for p in net.labels.parameters() if p.requires_grad]
-        groups = [
-            group
-            for i, params in enumerate(layer_params)
-            for group in _param_groups(
-                params, f"layer{i}", layer_lr[i] if layer_lr else lr, weight_decay, decay_biases
-            )
-        ]
-        if net.head is not None:
-            head_decay = weight_decay if head_weight_decay is None else head_weight_decay
-            head_params = list(net.head.parameters())
-            groups += _param_groups(head_params, "head", head_lr or lr, head_decay, decay_biases)
+        groups = network_groups(net, lr, weight_decay, layer_lr, head_lr, head_weight_decay, decay_biases)
         self.optimizer = build_optimizer(groups, optimizer, lr, weight_decay, **(optimizer_kwargs or {}))
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
-
         self.generator = torch.Generator().manual_seed(seed)
         self.seed = seed
-        self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.callbacks: list[Callback] = list(callbacks or [])
+        main = self.strategy.is_main
+        self.out_dir = Path(out_dir) if out_dir is not None and main else None
+        self.callbacks: list[Callback] = list(callbacks or []) if main else []
         if self.out_dir is not None:
             self.callbacks = default_callbacks(self.out_dir, tensorboard) + self.callbacks
-        self.progress = progress
+        self.progress = progress and main
         self.epoch = 0  # epochs completed (all schedule) / in the current layer phase (greedy)
         self.phase = 0  # greedy: the layer being trained
         self.step_count = 0
         self.total_steps = 0  # set by fit(); 0 keeps the learning rate constant
         self.total_epochs = 0  # likewise, for cooldown_every="epoch"
+        self.local_rows = 0  # rows this process computed in the current step (gradient weighting)
         self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ public API
@@ -251,14 +218,14 @@ class Trainer:
             # RNG states must stay on the CPU; load_state_dict moves weights to the model's device.
             self.load_state(load_checkpoint(resume, map_location="cpu"))
         self.total_epochs, self.batch_size = epochs, batch_size
-        steps_per_epoch = math.ceil(len(train.y) / batch_size)
-        self.total_steps = epochs * steps_per_epoch
+        self.total_steps = epochs * -(-len(train.y) // batch_size)
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        eval_data = eval_data if self.strategy.is_main else None
         if self.schedule == "all":
-            self._fit_all(train, epochs, batch_size, eval_data)
+            schedules.fit_all(self, train, epochs, batch_size, eval_data)
         else:
-            self._fit_greedy(train, epochs, batch_size, eval_data)
+            schedules.fit_greedy(self, train, epochs, batch_size, eval_data)
         for cb in self.callbacks:
             cb.on_fit_end(self)
         return self.history
@@ -272,268 +239,148 @@ class Trainer:
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
         """Learn from one pass over an iterable of ``(x, y)`` batches with bounded memory, evaluating every
-        ``eval_every`` samples; see :func:`forwardforward.stream.fit_stream` (which takes ``kwargs``)."""
+        ``eval_every`` samples; see :func:`forwardforward.training.stream.fit_stream` (``kwargs``)."""
         from .stream import fit_stream
 
         return fit_stream(self, stream, eval_data, eval_every, buffer_size, **kwargs)
 
-    # ------------------------------------------------------------------ schedules
-    def _fit_all(self, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
-        while self.epoch < epochs:
-            t0 = time.perf_counter()
-            sums: dict[str, float] = {}
-            batches = self._batches(len(train.y), batch_size)
-            bar = self._bar(len(batches), f"epoch {self.epoch + 1}/{epochs}")
-            active = self._active_layers(epochs)
-            for idx in batches:
-                x = train.x[idx].to(self.device, non_blocking=True)
-                y = train.y[idx].to(self.device, non_blocking=True)
-                if self.augment is not None:
-                    x = self.augment(x, self.generator)
-                row = self.train_step(x, y, active)
-                _accumulate(sums, row)
-                _tick(bar, row)
-            if bar is not None:
-                bar.close()
-            self.epoch += 1
-            self._end_epoch(sums, len(batches), time.perf_counter() - t0, eval_data)
+    def train_step(
+        self, x: torch.Tensor, y: torch.Tensor | None, layers: Sequence[int] | None = None
+    ) -> dict:
+        """One optimiser step on a batch of raw samples and their true labels; returns its statistics.
 
-    def _active_layers(self, epochs: int) -> list[int] | None:
-        """The layers whose window holds this epoch (``None``: all of them)."""
-        if self.layer_windows is None:
-            return None
-        active = [i for i, (a, b) in enumerate(self.layer_windows) if a <= self.epoch < b]
-        if not active:
-            raise ValueError(
-                f"layer_windows {self.layer_windows} leave epoch {self.epoch} (0-based) of {epochs} "
-                "with no layer to train; make the windows cover every epoch"
-            )
-        return None if len(active) == len(self.layer_windows) else active
+        Every process of a data-parallel run is given the whole batch; each computes the layers on its own
+        rows. Labels are never read by a network without a label embedding (unsupervised FF).
+        """
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else nullcontext()
+        with autocast:
+            return self._step(x, y, layers)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, layers: Sequence[int] | None = None) -> dict:
-        """One optimiser step on a batch of raw samples and true labels; returns its statistics."""
-        if self.autocast is None:
-            return self._train_step(x, y, layers)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16):
-            return self._train_step(x, y, layers)
+    def update(self, loss: torch.Tensor, module: Any = None, optimizer: Any = None) -> None:
+        """The one optimiser step of the library: zero the gradients, back-propagate ``loss``, let the
+        strategy synchronise the gradients (data parallel averages them), step.
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor, layers: Sequence[int] | None) -> dict:
-        net = self.net
-        self._set_lr()
-        head_loss = None
-        scores = None
-        # With no label in the input (channel-wise competition) the head's features are the positives'
-        # activities: they are read from the local-loss pass below instead of a second forward.
-        capture: dict[int, torch.Tensor] | None = None
-        one_pass_head = net.head is not None and net.labels is None and not net.needs_negatives
-        if one_pass_head and not self.layerwise_step:
-            capture = dict.fromkeys(net.head_layers, torch.empty(0))
-        elif net.head is not None:
-            with torch.no_grad():
-                feats = net.features(x)
-            logits = net.head(feats)
-            head_loss = F.cross_entropy(logits, y)
-            if self.hard_source == "head":
-                scores = logits.detach()
-        y_true = None
-        if getattr(net, "needs_negatives", True):
-            y_neg = self._sample_negatives(y, lambda: scores if scores is not None else net.scores(x))
-            x_pos, x_neg = net.embed(x, y), net.embed(x, y_neg)
-        else:  # channel-wise competition: the labels pick each layer's true group; no negative data
-            x_pos, y_true = net.embed(x, y), y
-            x_neg = x_pos[:0]
+        With ``module`` (the layer-wise step) the gradients are zeroed by the caller once per training
+        step, and ``module``'s are dropped after its step so the next ``update`` leaves it alone.
+        """
+        apply_update(
+            optimizer or self.optimizer,
+            loss,
+            zero=self.net if module is None else None,
+            sync=lambda: self.strategy.before_step(self.net, self.local_rows),
+            drop=module,
+        )
+
+    # ------------------------------------------------------------------ the step
+    def _step(self, x: torch.Tensor, y: torch.Tensor | None, layers: Sequence[int] | None) -> dict:
+        net, local = self.net, self.strategy.local
+        self.set_lr()
+        head_loss, scores, capture = self._head_loss(local(x), None if y is None else local(y))
+        x_pos, x_neg, y_true = self._inputs(x, y, scores)
+        x_pos, x_neg = local(x_pos), local(x_neg)
+        y_true = None if y_true is None else local(y_true)
+        self.local_rows = len(x_pos)
         if self.layerwise_step:
-            stats = self._layerwise_step(x_pos, x_neg, head_loss, layers, y_true)
-            return self._step_row(stats, head_loss, layers)
+            return self.step_row(self._layerwise(x_pos, x_neg, head_loss, layers, y_true), head_loss, layers)
         losses, stats = net.local_losses(x_pos, x_neg, layers, y=y_true, capture=capture)
         if capture is not None:
-            assert net.head is not None
-            if any(v.numel() == 0 for v in capture.values()):  # a staggered window left a head layer out
-                with torch.no_grad():
-                    feats = net.features(x)
-            else:
-                feats = torch.cat([capture[i] for i in net.head_layers], 1)
-            head_loss = F.cross_entropy(net.head(feats), y)
+            head_loss = self._captured_head_loss(capture, local(x), local(y))  # type: ignore[arg-type]
+        self.check_finite(losses, head_loss, layers)
         total = torch.stack(losses).sum()
-        if head_loss is not None:
-            total = total + head_loss
-        self._check_finite(losses, head_loss, layers)
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        self._before_step()
-        self.optimizer.step()
-        return self._step_row(stats, head_loss, layers)
+        self.update(total if head_loss is None else total + head_loss)
+        return self.step_row(stats, head_loss, layers)
 
-    def _layerwise_step(
+    def _head_loss(
+        self, x: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, dict[int, torch.Tensor] | None]:
+        """The linear head's loss on a neutral-label pass, and its logits as class scores for hard
+        negatives. With no label in the input (channel-wise competition) the head's features are the
+        positives' activities: a ``capture`` dict asks the local-loss pass for them instead."""
+        net = self.net
+        if net.head is None or y is None:
+            return None, None, None
+        if net.labels is None and not net.needs_negatives and not self.layerwise_step:
+            return None, None, dict.fromkeys(net.head_layers, torch.empty(0))
+        with torch.no_grad():
+            feats = net.features(x)
+        logits = net.head(feats)
+        scores = self.strategy.gather(logits.detach()) if self.hard_source == "head" else None
+        return F.cross_entropy(logits, y), scores, None
+
+    def _captured_head_loss(self, capture: dict[int, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> Any:
+        net = self.net
+        assert net.head is not None
+        if any(v.numel() == 0 for v in capture.values()):  # a staggered window left a head layer out
+            with torch.no_grad():
+                feats = net.features(x)
+        else:
+            feats = torch.cat([capture[i] for i in net.head_layers], 1)
+        return F.cross_entropy(net.head(feats), y)
+
+    def _inputs(
+        self, x: torch.Tensor, y: torch.Tensor | None, scores: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The whole batch's positive and negative inputs, and the labels channel-wise competition's
+        losses read instead of negatives."""
+        net = self.net
+        if not net.needs_negatives:
+            x_pos = net.embed(x, y)
+            return x_pos, x_pos[:0], y
+
+        def class_scores() -> torch.Tensor:
+            if scores is not None:
+                return scores
+            return self.strategy.gather(net.scores(self.strategy.local(x)))
+
+        x_pos, x_neg = self.negatives_now().pair(net, x, y, class_scores, self.generator)
+        return x_pos, x_neg, None
+
+    def negatives_now(self) -> Negatives:
+        """The negatives of this epoch: random wrong labels while hard ones warm up."""
+        if self.negatives.needs_scores and self.epoch < self.hard_warmup_epochs:
+            return RandomLabel()
+        return self.negatives
+
+    def _layerwise(
         self,
         x_pos: torch.Tensor,
         x_neg: torch.Tensor,
         head_loss: torch.Tensor | None,
         layers: Sequence[int] | None,
-        y: torch.Tensor | None = None,
+        y: torch.Tensor | None,
     ) -> list[Any]:
-        """Backward and step the head, then each layer in turn before the next one's forward.
-
-        Only the parameters that were just given a gradient step: ``torch.optim`` skips parameters whose
-        ``.grad`` is ``None``, and each layer's gradients are set to ``None`` again right after its step.
-        """
-        self.optimizer.zero_grad(set_to_none=True)
+        """The head, then each layer: back-propagated and stepped before the next layer's forward, so at
+        most one layer's activations are alive. ``torch.optim`` skips parameters whose ``.grad`` is None."""
+        self.net.zero_grad(set_to_none=True)
         if head_loss is not None:
-            self._check_finite([], head_loss, [])
-            self._step_only(head_loss, self.net.head)
+            self.check_finite([], head_loss, [])
+            self.update(head_loss, module=self.net.head)
         stats = []
         for i, loss, st in self.net.iter_local_losses(x_pos, x_neg, layers, y=y):
-            self._check_finite([loss], None, [i])
-            self._step_only(loss, self.net.layers[i])
+            self.check_finite([loss], None, [i])
+            self.update(loss, module=self.net.layers[i])
             stats.append(st)
         return stats
 
-    def _step_only(self, loss: torch.Tensor, module: Any) -> None:
-        loss.backward()
-        self._before_step()
-        self.optimizer.step()
-        for p in module.parameters():
-            p.grad = None
-
-    def _before_step(self) -> None:
-        """Called between backward and the optimiser step; data-parallel training averages gradients."""
-
-    def _step_row(
+    def step_row(
         self, stats: Sequence[Any], head_loss: torch.Tensor | None, layers: Sequence[int] | None
-    ) -> dict[str, float]:
-        net = self.net
+    ) -> dict:
+        """A step's statistics by name (``loss/i``, ``sep/i``, ``g_pos/i``, ``g_neg/i``, ``loss/head``)."""
         self.step_count += 1
         row: dict[str, float] = {}
-        for i, st in zip(layers if layers is not None else range(len(net.layers)), stats):
-            row[f"loss/{i}"] = st.loss
-            row[f"sep/{i}"] = st.separation
-            row[f"g_pos/{i}"] = st.g_pos
+        for i, st in zip(layers if layers is not None else range(len(self.net.layers)), stats):
+            row.update({f"loss/{i}": st.loss, f"sep/{i}": st.separation, f"g_pos/{i}": st.g_pos})
             row[f"g_neg/{i}"] = st.g_neg
         if head_loss is not None:
             row["loss/head"] = float(head_loss.detach())
         return row
 
-    def _fit_greedy(self, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
-        net = self.net
-        n = len(train.y)
-        while self.phase < len(net.layers):
-            k = self.phase
-            pos_in = self._frozen_inputs(train, k, train.y)
-            neg_in = None
-            while self.epoch < epochs:
-                t0 = time.perf_counter()
-                if neg_in is None or self.epoch % self.negatives_refresh == 0:
-                    y_neg = self._greedy_negatives(train, k, self.epoch // self.negatives_refresh)
-                    neg_in = self._frozen_inputs(train, k, y_neg)
-                sums: dict[str, float] = {}
-                batches = self._batches(n, batch_size)
-                bar = self._bar(len(batches), f"layer {k} epoch {self.epoch + 1}/{epochs}")
-                layer = net.layers[k]
-                for idx in batches:
-                    self._set_lr()
-                    xp, xn = pos_in[idx].to(self.device), neg_in[idx].to(self.device)
-                    h = layer(torch.cat([xp, xn]))
-                    loss, st = layer.local_loss(h[: len(idx)], h[len(idx) :])
-                    self._check_finite([loss], None, [k])
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
-                    self.step_count += 1
-                    row = {
-                        f"loss/{k}": st.loss,
-                        f"sep/{k}": st.separation,
-                        f"g_pos/{k}": st.g_pos,
-                        f"g_neg/{k}": st.g_neg,
-                    }
-                    _accumulate(sums, row)
-                    _tick(bar, row)
-                if bar is not None:
-                    bar.close()
-                self.epoch += 1
-                if k == len(net.layers) - 1 and self.epoch == epochs and net.head is not None:
-                    _accumulate(sums, {"loss/head": self._fit_head(train, epochs, batch_size) * len(batches)})
-                self._end_epoch(sums, len(batches), time.perf_counter() - t0, eval_data)
-            self.phase += 1
-            if self.phase < len(net.layers):
-                self.epoch = 0
-                self.step_count = 0
-
-    @torch.no_grad()
-    def _frozen_inputs(self, data: Any, k: int, labels: torch.Tensor) -> torch.Tensor:
-        """Layer k's input for every sample carrying ``labels``, through the frozen layers below it."""
-        out = []
-        for s in range(0, len(labels), 2048):
-            x = self.net.embed(data.x[s : s + 2048].to(self.device), labels[s : s + 2048].to(self.device))
-            for i, layer in enumerate(self.net.layers[:k]):
-                x = self.net.hand_over(i, layer(x))
-            out.append(x)
-        return torch.cat(out)
-
-    def _greedy_negatives(self, data: Any, k: int, block: int) -> torch.Tensor:
-        """Wrong labels for the whole set; hard ones are scored by the frozen layers below k.
-
-        Drawn from a generator seeded by (seed, layer, refresh block), so a resumed run redraws exactly
-        the negatives an uninterrupted run is using, without storing them in the checkpoint.
-        """
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + k * 10_007 + block)
-
-        def scores() -> torch.Tensor:
-            parts = []
-            for s in range(0, len(data.y), 2048):
-                g = self.net.label_goodness(data.x[s : s + 2048].to(self.device))
-                parts.append(g[:, :, :k].sum(2))
-            return torch.cat(parts)
-
-        if k == 0:
-            return self.sampler_random(data.y, gen)
-        return self._sample_negatives(data.y.to(self.device), scores, gen)
-
-    @torch.no_grad()
-    def _features_all(self, data: Any) -> torch.Tensor:
-        return torch.cat(
-            [self.net.features(data.x[s : s + 2048].to(self.device)) for s in range(0, len(data.y), 2048)]
-        )
-
-    def _fit_head(self, train: Any, epochs: int, batch_size: int) -> float:
-        """Greedy schedule: train the linear head on frozen features; returns its last epoch's mean loss."""
-        assert self.net.head is not None
-        feats = self._features_all(train)
-        y = train.y.to(self.device)
-        opt = torch.optim.Adam(self.net.head.parameters(), lr=self.base_lrs[-1])
-        mean = 0.0
-        for _ in range(epochs):
-            total, batches = 0.0, self._batches(len(y), batch_size)
-            for idx in batches:
-                loss = F.cross_entropy(self.net.head(feats[idx]), y[idx])
-                self._check_finite([], loss, [])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item()
-            mean = total / len(batches)
-        return mean
-
     # ------------------------------------------------------------------ helpers
-    def sampler_random(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return RandomLabel()(y, self.net.num_classes, None, generator or self.generator)
-
-    def _sample_negatives(
-        self, y: torch.Tensor, scores: Callable[[], torch.Tensor], generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        c = self.net.num_classes
-        if c is None:
-            raise ValueError("label negatives need a supervised network with num_classes")
-        gen = generator or self.generator
-        if not self.sampler.needs_scores:
-            return self.sampler(y, c, None, gen)
-        if self.epoch < self.hard_warmup_epochs:
-            return self.sampler_random(y, gen)
-        return self.sampler(y, c, scores(), gen)
-
-    def _batches(self, n: int, batch_size: int) -> list[torch.Tensor]:
+    def batches(self, n: int, batch_size: int) -> list[torch.Tensor]:
+        """A shuffled epoch of index batches (the same on every process of a data-parallel run)."""
         return list(torch.randperm(n, generator=self.generator).split(batch_size))
 
-    def _set_lr(self) -> None:
+    def set_lr(self) -> None:
         if self.cooldown_every == "epoch":
             f = epoch_cooldown_factor(self.epoch + 1, self.total_epochs, self.cooldown_start)
         else:
@@ -541,37 +388,30 @@ class Trainer:
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
             g["lr"] = base * f
 
-    def _check_finite(
+    def check_finite(
         self, losses: Sequence[torch.Tensor], head_loss: torch.Tensor | None, layers: Sequence[int] | None
     ) -> None:
+        """Stop with a message naming the layer, epoch and step when a loss is NaN or infinite."""
         names = [f"layer {i}" for i in (layers if layers is not None else range(len(losses)))]
-        items = list(zip(names, losses))
-        if head_loss is not None:
-            items.append(("the linear head", head_loss))
+        items = list(zip(names, losses)) + ([("the linear head", head_loss)] if head_loss is not None else [])
         for name, loss in items:
             if not torch.isfinite(loss.detach()):
                 where = f"epoch {self.epoch + 1}, step {self.step_count + 1}"
                 if self.schedule == "greedy":
                     where = f"layer phase {self.phase}, " + where
-                kept = (
-                    f" The last good checkpoint is kept at {self.out_dir / 'checkpoint.pt'}."
-                    if self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists()
-                    else ""
-                )
+                kept = self.out_dir is not None and (self.out_dir / "checkpoint.pt").exists()
                 raise NonFiniteLossError(
-                    f"the loss of {name} became {loss.item()} at {where}. "
-                    f"Lower the learning rate (trainer.lr), check the data for NaN/inf, or use a bounded "
-                    f"loss/goodness.{kept}"
+                    f"the loss of {name} became {loss.item()} at {where}. Lower the learning rate "
+                    f"(trainer.lr), check the data for NaN/inf, or use a bounded loss/goodness."
+                    + (
+                        f" The last good checkpoint is kept at {self.out_dir / 'checkpoint.pt'}."
+                        if kept
+                        else ""
+                    )
                 )
 
-    def _bar(self, total: int, desc: str) -> Any:
-        if not self.progress:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
-
-    def _end_epoch(self, sums: dict[str, float], batches: int, seconds: float, eval_data: Any) -> None:
+    def end_epoch(self, sums: dict[str, float], batches: int, seconds: float, eval_data: Any) -> None:
+        """Record an epoch's mean statistics (and its evaluation), then tell the callbacks."""
         row: dict[str, Any] = {"epoch": self.epoch, "seconds": seconds}
         if self.schedule == "greedy":
             row["layer"] = self.phase
@@ -615,45 +455,4 @@ class Trainer:
         return save_atomic(self.state_dict(), path)
 
 
-def _param_groups(
-    params: list[torch.nn.Parameter], name: str, lr: float, weight_decay: float, decay_biases: bool
-) -> list[dict[str, Any]]:
-    """One optimiser group, or, when biases are not decayed, one for the weights (2-D and up) and one
-    for the biases and other 1-D parameters with ``weight_decay`` 0."""
-    if decay_biases or not weight_decay:
-        return [{"params": params, "lr": lr, "weight_decay": weight_decay, "name": name}]
-    weights = [p for p in params if p.dim() > 1]
-    rest = [p for p in params if p.dim() <= 1]
-    groups = [
-        {"params": weights, "lr": lr, "weight_decay": weight_decay, "name": name},
-        {"params": rest, "lr": lr, "weight_decay": 0.0, "name": f"{name}.biases"},
-    ]
-    return [g for g in groups if g["params"]]
-
-
-def _accumulate(sums: dict[str, float], row: dict[str, float]) -> None:
-    for k, v in row.items():
-        sums[k] = sums.get(k, 0.0) + v
-
-
-def _tick(bar: Any, row: dict[str, float]) -> None:
-    """Advance a progress bar (``None`` when progress is off) showing per-layer loss/separation."""
-    if bar is not None:
-        bar.set_postfix_str(_postfix(row), refresh=False)
-        bar.update()
-
-
-def _postfix(row: dict[str, float]) -> str:
-    layers = sorted({k.split("/")[1] for k in row if k.startswith("loss/") and k != "loss/head"})
-    return " ".join(f"L{i}:{row[f'loss/{i}']:.3f}/{row[f'sep/{i}']:.2f}" for i in layers)
-
-
-__all__ = [
-    "COOLDOWN_EVERY",
-    "SCHEDULES",
-    "NonFiniteLossError",
-    "Trainer",
-    "build_optimizer",
-    "cooldown_factor",
-    "epoch_cooldown_factor",
-]
+__all__ = ["PHASES", "SCHEDULES", "NonFiniteLossError", "Trainer", "check_options"]

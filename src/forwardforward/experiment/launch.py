@@ -1,0 +1,140 @@
+"""Several processes for one run: local workers (``ff train --nproc N [--pipeline]``) or ``torchrun``.
+
+Every worker joins the process group and calls the same :func:`~forwardforward.experiment.run.run` as a
+single-process ``ff train``, with a :class:`~forwardforward.training.strategies.DataParallel` strategy, or
+the layer pipeline (:func:`run_pipeline`). Rank 0 writes the run folder, the same one a single process
+writes. Gloo on CPU (127.0.0.1 for local workers), NCCL when ``trainer.device`` is a CUDA device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from omegaconf import DictConfig, OmegaConf
+
+from ..training.checkpoint import FORMAT_VERSION, save_atomic, write_text_atomic
+from ..training.pipeline import pipeline_fit
+from ..training.strategies import DataParallel, check_peers, free_port, init
+from .build import build_network, load_data, optimizer_kwargs, sample_shape
+from .config import from_dict, to_dict
+from .run import run, test_results
+
+#: Generous: rank 0 evaluates the test set while the others wait at the next collective.
+TIMEOUT_S = 1800.0
+
+
+def run_distributed(cfg: DictConfig, out: Path | None, pipeline: bool = False) -> dict[str, Any]:
+    """In a process that has joined the group: data parallel :func:`run` or :func:`run_pipeline`."""
+    torch.set_num_threads(cfg.trainer.threads or 1)
+    result = run_pipeline(cfg, out) if pipeline else run(cfg, out, strategy=DataParallel())
+    if result:
+        result.update(mode="pipeline" if pipeline else "data-parallel", nproc=dist.get_world_size())
+    check_peers(TIMEOUT_S)
+    return result
+
+
+def run_pipeline(cfg: DictConfig, out: Path | None) -> dict[str, Any]:
+    """The layer pipeline, writing the same run folder as :func:`run` (rank 0): config, a checkpoint
+    ``ff eval`` reads, per-epoch evaluated metrics and results."""
+    t, main = cfg.trainer, dist.get_rank() == 0
+    splits = load_data(cfg)
+    net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
+    if out is not None and main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    history: list[dict[str, Any]] = []
+
+    def on_epoch_end(epoch: int, seconds: float) -> None:
+        if not main:
+            return
+        ev = net.evaluate(splits.val if splits.val is not None else splits.test)
+        row = {
+            "epoch": epoch,
+            "seconds": seconds,
+            "wall": (history[-1]["wall"] if history else 0.0) + seconds,
+        }
+        row.update({"eval/accuracy": ev["accuracy"]})
+        row.update({f"eval/layer_accuracy/{i}": a for i, a in enumerate(ev["layer_accuracy"])})
+        history.append(row)
+        if out is not None:
+            state = {
+                "format": FORMAT_VERSION,
+                "config": to_dict(cfg),
+                "model": net.state_dict(),
+                "epoch": epoch,
+            }
+            save_atomic({**state, "phase": 0, "step_count": 0, "history": history}, out / "checkpoint.pt")
+            with open(out / "metrics.jsonl", "a" if epoch > 1 else "w") as f:
+                f.write(json.dumps(row) + "\n")
+
+    t0 = time.perf_counter()
+    pipeline_fit(
+        net,
+        splits.train,
+        t.epochs,
+        t.batch_size,
+        t.optimizer,
+        t.lr,
+        t.weight_decay,
+        optimizer_kwargs(cfg),
+        t.cooldown_start,
+        t.seed,
+        timeout_s=TIMEOUT_S,
+        on_epoch_end=on_epoch_end,
+    )
+    if not main:
+        return {}
+    result = test_results(cfg, net, splits, history, time.perf_counter() - t0)
+    result["test_accuracy_head"] = None  # the pipeline trains no head
+    if out is not None:
+        write_text_atomic(out / "results.json", json.dumps({**result, "history": history}, indent=2))
+    return result
+
+
+def _worker(
+    rank: int,
+    world: int,
+    init_method: str,
+    cfg_dict: dict[str, Any],
+    out: str | None,
+    pipeline: bool,
+    result_path: str,
+) -> None:
+    init(rank, world, init_method, timeout_s=TIMEOUT_S)
+    try:
+        result = run_distributed(from_dict(cfg_dict), Path(out) if out else None, pipeline)
+        if rank == 0:
+            Path(result_path).write_text(json.dumps(result))
+    finally:
+        dist.destroy_process_group()
+
+
+def launch(cfg: DictConfig, nproc: int, out: Path | None = None, pipeline: bool = False) -> dict[str, Any]:
+    """Run ``nproc`` local worker processes (gloo on 127.0.0.1) and return rank 0's results."""
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result_path = os.path.join(tmp, "result.json")
+        init_method = f"tcp://127.0.0.1:{free_port()}"
+        args = (nproc, init_method, to_dict(cfg), str(out) if out else None, pipeline, result_path)
+        mp.spawn(_worker, args=args, nprocs=nproc)
+        return json.loads(Path(result_path).read_text())
+
+
+def join_torchrun(cfg: DictConfig, out: Path | None, pipeline: bool = False) -> dict[str, Any]:
+    """``ff train`` started by ``torchrun``: join the group from the environment and train as one of it."""
+    init(timeout_s=TIMEOUT_S)
+    try:
+        return run_distributed(cfg, out, pipeline)
+    finally:
+        dist.destroy_process_group()
+
+
+__all__ = ["join_torchrun", "launch", "run_distributed", "run_pipeline"]

@@ -1,0 +1,79 @@
+"""The one interface every source of negative data keeps, and the one registry they are all found in.
+
+Supervised FF makes a negative from a real sample and a *wrong label* (:mod:`.labels`); unsupervised FF
+makes a different *input* (:mod:`.images`). The Trainer sees neither difference: it asks a
+:class:`Negatives` for the embedded positive and negative inputs of a batch (:meth:`Negatives.pair`), and,
+for the greedy schedule, for negatives of a whole dataset at once (:meth:`Negatives.draw_all`, then
+:meth:`Negatives.embed_all` chunk by chunk). A new kind of negative data is one subclass registered here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..registry import Registry
+
+#: Every source of negatives, label or image, by name (``trainer.negatives``).
+NEGATIVES: Registry[nn.Module] = Registry("negatives")
+
+Scores = Callable[[], torch.Tensor]
+
+
+class Negatives(nn.Module):
+    """Base class: where a batch's negative data comes from.
+
+    Attributes a subclass sets:
+        label_free: ``True`` when the negatives are other *inputs* and no label enters the network
+            (unsupervised FF); ``False`` when they are the same inputs with wrong labels.
+        needs_scores: ``True`` when drawing needs the model's class scores ``[B, C]`` (hard negatives);
+            the Trainer computes them only then.
+        warmup_epochs: epochs during which random wrong labels stand in (for scores that mean nothing yet).
+    """
+
+    label_free: bool = False
+    needs_scores: bool = False
+    warmup_epochs: int = 0
+
+    def pair(
+        self,
+        net: Any,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        scores: Scores | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
+        """``(positive, negative)`` network inputs (embedded, as the first layer takes them) for raw
+        samples ``x`` with true labels ``y``; ``scores`` computes the model's class scores on demand."""
+        raise NotImplementedError
+
+    def epoch_data(self, trainer: Any, train: Any) -> Any:
+        """Negative data of the source's own for the coming epoch (``.x``, ``.y``), made at its start, e.g.
+        text the model dreams (the sleep phase); ``None`` (the default) when negatives are drawn for each
+        batch from its positives."""
+        return None
+
+    def draw_all(
+        self, data: Any, scores: Scores | None, generator: torch.Generator, first_layer: bool
+    ) -> torch.Tensor:  # pragma: no cover - abstract
+        """Negatives for every sample of ``data`` (``.x``, ``.y``) at once: wrong labels ``[N]`` or
+        negative inputs ``[N, ...]``. ``first_layer``: no layer below can score labels yet."""
+        raise NotImplementedError
+
+    def embed_all(
+        self, net: Any, x: torch.Tensor, y: torch.Tensor, drawn: torch.Tensor | None
+    ) -> torch.Tensor:  # pragma: no cover - abstract
+        """Embedded inputs for a chunk of samples: the positives when ``drawn`` is ``None``, else the
+        negatives ``draw_all`` drew for them."""
+        raise NotImplementedError
+
+
+def build_negatives(spec: str | Negatives, **kwargs: Any) -> Negatives:
+    """A source of negatives from its registered name (with its arguments) or an instance."""
+    return NEGATIVES.build(spec, **kwargs)  # type: ignore[return-value]
+
+
+__all__ = ["NEGATIVES", "Negatives", "Scores", "build_negatives"]

@@ -1,0 +1,257 @@
+"""Schedules: in what order the layers learn. Each is a loop around the Trainer's one step and one update.
+
+- ``"all"`` (:func:`fit_all`): every layer learns on every batch (optionally only the layers whose epoch
+  window is open: staggered training).
+- ``"greedy"`` (:func:`fit_greedy`): one layer at a time, each for ``epochs`` epochs, fed by cached outputs of
+  the frozen layers below it (computed once, not once per batch), its negatives redrawn for the whole set
+  every ``negatives_refresh`` epochs; then the linear head on the frozen features.
+- ``phases="alternate"`` with ``"all"`` (:func:`fit_alternate`): positives and negatives never share an
+  update; each step is a positive-only update, then a negative-only one (Hinton's wake and sleep). The
+  negatives come from data of their own that the source makes at every epoch's start (dreams), or are
+  drawn for the same batch.
+
+Both work with any kind of negative data and any process strategy, because they only call
+:meth:`Trainer.train_step` / :meth:`Trainer.update` and the :class:`~forwardforward.negatives.Negatives`
+interface.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+
+def fit_all(trainer: Trainer, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
+    """Every layer (or every layer whose window is open) on every batch, until ``epochs`` are done."""
+    if trainer.phases == "alternate":
+        fit_alternate(trainer, train, epochs, batch_size, eval_data)
+        return
+    while trainer.epoch < epochs:
+        t0 = time.perf_counter()
+        sums: dict[str, float] = {}
+        batches = trainer.batches(len(train.y), batch_size)
+        bar = progress_bar(trainer, len(batches), f"epoch {trainer.epoch + 1}/{epochs}")
+        active = active_layers(trainer, epochs)
+        for idx in batches:
+            x = train.x[idx].to(trainer.device, non_blocking=True)
+            y = train.y[idx].to(trainer.device, non_blocking=True)
+            if trainer.augment is not None:
+                x = trainer.augment(x, trainer.generator)
+            row = trainer.train_step(x, y, active)
+            accumulate(sums, row)
+            tick(bar, row)
+        if bar is not None:
+            bar.close()
+        trainer.epoch += 1
+        trainer.end_epoch(sums, len(batches), time.perf_counter() - t0, eval_data)
+
+
+def fit_alternate(trainer: Trainer, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
+    """Wake and sleep: a positive-only update, then a negative-only one, for every batch."""
+    while trainer.epoch < epochs:
+        t0 = time.perf_counter()
+        negatives = trainer.negatives.epoch_data(trainer, train)
+        pos_batches = trainer.batches(len(train.y), batch_size)
+        neg_batches = trainer.batches(len(negatives.y), batch_size) if negatives is not None else pos_batches
+        sums: dict[str, float] = {}
+        bar = progress_bar(trainer, len(pos_batches), f"epoch {trainer.epoch + 1}/{epochs} (wake/sleep)")
+        for pos, neg in zip(pos_batches, neg_batches):
+            row = phase_step(trainer, train, pos, positive=True)
+            if negatives is None:  # negatives drawn for the same batch
+                row.update(phase_step(trainer, train, neg, positive=False, draw=True))
+            else:
+                row.update(phase_step(trainer, negatives, neg, positive=False))
+            for i in range(len(trainer.net.layers)):
+                row[f"loss/{i}"] = row.pop(f"wake/{i}") + row.pop(f"sleep/{i}")
+                row[f"sep/{i}"] = float(row[f"g_pos/{i}"] > row[f"g_neg/{i}"])
+            trainer.step_count += 1
+            accumulate(sums, row)
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
+        trainer.epoch += 1
+        trainer.end_epoch(sums, len(pos_batches), time.perf_counter() - t0, eval_data)
+
+
+def phase_step(
+    trainer: Trainer, data: Any, full: torch.Tensor, positive: bool, draw: bool = False
+) -> dict[str, float]:
+    """One update with each layer's positive (or negative) half of its loss alone, on the rows ``full``
+    of ``data``: embedded as they are, or, with ``draw``, as the negatives the source draws for them."""
+    trainer.set_lr()
+    net, strategy = trainer.net, trainer.strategy
+    x, y = data.x[full].to(trainer.device), data.y[full].to(trainer.device)
+    if draw:
+
+        def scores() -> torch.Tensor:
+            return strategy.gather(net.scores(strategy.local(x)))
+
+        x = strategy.local(trainer.negatives_now().pair(net, x, y, scores, trainer.generator)[1])
+    else:
+        x = net.embed(strategy.local(x), strategy.local(y))
+    losses, row = [], {}
+    for i, h in enumerate(net.activities(x)):
+        g = net.layers[i].goodness(h)
+        losses.append(net.layers[i].loss.one_sided(g, positive))
+        row[f"{'wake' if positive else 'sleep'}/{i}"] = float(losses[-1].detach())
+        row[f"{'g_pos' if positive else 'g_neg'}/{i}"] = float(g.detach().mean())
+    trainer.check_finite(losses, None, None)
+    trainer.local_rows = len(x)
+    trainer.update(torch.stack(losses).sum())
+    return row
+
+
+def active_layers(trainer: Trainer, epochs: int) -> list[int] | None:
+    """The layers whose window holds this epoch (``None``: all of them)."""
+    if trainer.layer_windows is None:
+        return None
+    active = [i for i, (a, b) in enumerate(trainer.layer_windows) if a <= trainer.epoch < b]
+    if not active:
+        raise ValueError(
+            f"layer_windows {trainer.layer_windows} leave epoch {trainer.epoch} (0-based) of {epochs} "
+            "with no layer to train; make the windows cover every epoch"
+        )
+    return None if len(active) == len(trainer.layer_windows) else active
+
+
+def fit_greedy(trainer: Trainer, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
+    """Layer by layer, each on its frozen predecessors' cached outputs; the head last."""
+    net = trainer.net
+    while trainer.phase < len(net.layers):
+        k = trainer.phase
+        pos_in = frozen_inputs(trainer, train, k, None)
+        neg_in = None
+        while trainer.epoch < epochs:
+            t0 = time.perf_counter()
+            if neg_in is None or trainer.epoch % trainer.negatives_refresh == 0:
+                drawn = greedy_negatives(trainer, train, k, trainer.epoch // trainer.negatives_refresh)
+                neg_in = frozen_inputs(trainer, train, k, drawn)
+            sums: dict[str, float] = {}
+            batches = trainer.batches(len(train.y), batch_size)
+            bar = progress_bar(trainer, len(batches), f"layer {k} epoch {trainer.epoch + 1}/{epochs}")
+            for idx in batches:
+                row = greedy_step(trainer, k, pos_in, neg_in, trainer.strategy.local(idx))
+                accumulate(sums, row)
+                tick(bar, row)
+            if bar is not None:
+                bar.close()
+            trainer.epoch += 1
+            if k == len(net.layers) - 1 and trainer.epoch == epochs and net.head is not None:
+                accumulate(sums, {"loss/head": fit_head(trainer, train, epochs, batch_size) * len(batches)})
+            trainer.end_epoch(sums, len(batches), time.perf_counter() - t0, eval_data)
+        trainer.phase += 1
+        if trainer.phase < len(net.layers):
+            trainer.epoch = 0
+            trainer.step_count = 0
+
+
+def greedy_step(
+    trainer: Trainer, k: int, pos_in: torch.Tensor, neg_in: torch.Tensor, idx: torch.Tensor
+) -> dict[str, float]:
+    """One update of layer ``k`` alone on cached inputs (this process's rows ``idx`` of the batch)."""
+    trainer.set_lr()
+    layer = trainer.net.layers[k]
+    xp, xn = pos_in[idx].to(trainer.device), neg_in[idx].to(trainer.device)
+    h = layer(torch.cat([xp, xn]))
+    loss, st = layer.local_loss(h[: len(idx)], h[len(idx) :])
+    trainer.check_finite([loss], None, [k])
+    trainer.local_rows = len(idx)
+    trainer.update(loss)
+    trainer.step_count += 1
+    return {f"loss/{k}": st.loss, f"sep/{k}": st.separation, f"g_pos/{k}": st.g_pos, f"g_neg/{k}": st.g_neg}
+
+
+@torch.no_grad()
+def frozen_inputs(trainer: Trainer, data: Any, k: int, drawn: torch.Tensor | None) -> torch.Tensor:
+    """Layer k's input for every sample of ``data`` through the frozen layers below it: the positives
+    (``drawn`` is ``None``) or the negatives drawn for the whole set."""
+    net, out = trainer.net, []
+    for s in range(0, len(data.y), 2048):
+        chunk = None if drawn is None else drawn[s : s + 2048].to(trainer.device)
+        x = trainer.negatives.embed_all(
+            net, data.x[s : s + 2048].to(trainer.device), data.y[s : s + 2048].to(trainer.device), chunk
+        )
+        for i, layer in enumerate(net.layers[:k]):
+            x = net.hand_over(i, layer(x))
+        out.append(x)
+    return torch.cat(out)
+
+
+def greedy_negatives(trainer: Trainer, data: Any, k: int, block: int) -> torch.Tensor:
+    """Negatives for the whole set; hard wrong labels are scored by the frozen layers below ``k``.
+
+    Drawn from a generator seeded by (seed, layer, refresh block), so a resumed run (and every process of
+    a data-parallel one) redraws exactly the negatives an uninterrupted run is using.
+    """
+    gen = torch.Generator().manual_seed(trainer.seed * 1_000_003 + k * 10_007 + block)
+    net = trainer.net
+
+    def scores() -> torch.Tensor:
+        parts = []
+        for s in range(0, len(data.y), 2048):
+            g = net.label_goodness(data.x[s : s + 2048].to(trainer.device))
+            parts.append(g[:, :, :k].sum(2))
+        return torch.cat(parts)
+
+    y = data.y.to(trainer.device)
+    return trainer.negatives_now().draw_all(net, data.x, y, scores, gen, first_layer=k == 0)
+
+
+def fit_head(trainer: Trainer, train: Any, epochs: int, batch_size: int) -> float:
+    """Greedy schedule: train the linear head on frozen features; returns its last epoch's mean loss."""
+    net = trainer.net
+    assert net.head is not None
+    with torch.no_grad():
+        feats = torch.cat(
+            [net.features(train.x[s : s + 2048].to(trainer.device)) for s in range(0, len(train.y), 2048)]
+        )
+    y = train.y.to(trainer.device)
+    opt = torch.optim.Adam(net.head.parameters(), lr=trainer.base_lrs[-1])
+    mean = 0.0
+    for _ in range(epochs):
+        total, batches = 0.0, trainer.batches(len(y), batch_size)
+        for full in batches:
+            idx = trainer.strategy.local(full)
+            loss = F.cross_entropy(net.head(feats[idx]), y[idx])
+            trainer.check_finite([], loss, [])
+            trainer.local_rows = len(idx)
+            trainer.update(loss, optimizer=opt)
+            total += loss.item()
+        mean = total / len(batches)
+    return mean
+
+
+def progress_bar(trainer: Trainer, total: int, desc: str) -> Any:
+    """A tqdm bar on the main process when progress is on, else ``None``."""
+    if not trainer.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def accumulate(sums: dict[str, float], row: dict[str, float]) -> None:
+    for k, v in row.items():
+        sums[k] = sums.get(k, 0.0) + v
+
+
+def tick(bar: Any, row: dict[str, float]) -> None:
+    """Advance a progress bar (``None`` when progress is off) showing per-layer loss/separation."""
+    if bar is not None:
+        bar.set_postfix_str(postfix(row), refresh=False)
+        bar.update()
+
+
+def postfix(row: dict[str, float]) -> str:
+    layers = sorted({k.split("/")[1] for k in row if k.startswith("loss/") and k != "loss/head"})
+    return " ".join(f"L{i}:{row[f'loss/{i}']:.3f}/{row[f'sep/{i}']:.2f}" for i in layers)
+
+
+__all__ = ["accumulate", "active_layers", "fit_all", "fit_greedy", "frozen_inputs", "greedy_negatives"]
