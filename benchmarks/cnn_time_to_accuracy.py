@@ -24,7 +24,13 @@ import time
 import torch
 
 import forwardforward as ff
-from forwardforward.experiment.build import build_network, build_trainer, load_data, sample_shape, train_backprop_twin
+from forwardforward.experiment.build import (
+    build_network,
+    build_trainer,
+    load_data,
+    sample_shape,
+    train_backprop_twin,
+)
 from forwardforward.training.callbacks import Callback
 
 

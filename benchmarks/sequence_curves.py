@@ -1,12 +1,17 @@
 """Per-character accuracy on held-out Aesop strings against epochs: FF with teacher-forcing negatives, FF
-with sleep-phase negatives, and the backprop twin of the same net (like Hinton's 2022 sequence figure).
+with sleep-phase negatives, the backprop twin of the same net (like Hinton's 2022 sequence figure), and the
+same net with its hidden layers frozen at their random initialisation and only a linear softmax readout
+trained (on the normalised hidden activities of the context with the neutral candidate; same optimiser,
+learning rate, batch size, epochs and seed).
 
-    python benchmarks/sequence_curves.py --root ../shared/data/aesop --epochs 5 model.hidden=[300,300,300]
+    python benchmarks/sequence_curves.py --root ../shared/data/aesop --epochs 10
 
-Extra ``key=value`` arguments override configs/aesop-seq.yaml for all three runs. Prints one JSON object
-with the three curves and the held-out accuracy of always predicting the most frequent training character;
-writes docs/figures/aesop_sequence.png when matplotlib is installed. ``--replot JSON_FILE`` redraws the
-figure from a saved JSON line without training.
+Extra ``key=value`` arguments override configs/aesop-seq.yaml for all four runs (the sleep run adds
+``sequence.negatives=sleep``; its ``sequence.temperature / dreams / dream_length / sleep_step`` come from
+the config and are echoed under ``"sleep"``). Prints one JSON line per FF run as it finishes, then one JSON
+object with the four curves, their training seconds and the held-out accuracy of always predicting the
+most frequent training character; writes docs/figures/aesop_sequence.png when matplotlib is installed.
+``--replot JSON_FILE`` redraws the figure from a saved JSON line without training.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from pathlib import Path
 
 import torch
 
-from forwardforward.experiment.build import build_network, build_trainer, load_data, sample_shape, train_backprop_twin
+from forwardforward.experiment.build import (
+    build_network,
+    build_trainer,
+    load_data,
+    sample_shape,
+    train_backprop_twin,
+    train_frozen_readout,
+)
 from forwardforward.experiment.config import load_config
 
 
@@ -57,6 +69,9 @@ def main() -> None:
     t0 = time.perf_counter()  # training only, as for the FF runs
     curves["backprop"] = [r["eval/accuracy"] for r in train_backprop_twin(cfg, splits)]
     seconds["backprop"] = round(time.perf_counter() - t0, 1)
+    t0 = time.perf_counter()  # features once (the layers are frozen), then the readout's epochs
+    curves["frozen_random"] = [r["eval/accuracy"] for r in train_frozen_readout(cfg, splits)]
+    seconds["frozen_random"] = round(time.perf_counter() - t0, 1)
     most_frequent = int(torch.bincount(splits.train.y).argmax())
     out = {
         "hidden": list(cfg.model.hidden),
@@ -66,13 +81,14 @@ def main() -> None:
         "curves": curves,
         "seconds": seconds,
         "most_frequent_baseline": float((splits.test.y == most_frequent).float().mean()),
+        "sleep": {k: cfg.sequence[k] for k in ("dreams", "dream_length", "sleep_step", "temperature")},
     }
     print(json.dumps(out), flush=True)
     plot(out, Path(args.figure))
 
 
 def plot(out: dict, figure: Path) -> None:
-    """The three curves against epochs, with the most-frequent-character baseline when it is known."""
+    """The curves against epochs, with the most-frequent-character baseline when it is known."""
     try:
         import matplotlib
 
@@ -81,9 +97,14 @@ def plot(out: dict, figure: Path) -> None:
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    labels = {"ff_teacher": "FF, teacher forcing", "ff_sleep": "FF, sleep phase", "backprop": "backprop"}
+    labels = {
+        "ff_teacher": "FF, teacher forcing",
+        "ff_sleep": "FF, sleep phase",
+        "backprop": "backprop",
+        "frozen_random": "random frozen layers + readout",
+    }
     for key, ys in out["curves"].items():
-        ax.plot(range(1, len(ys) + 1), [100 * y for y in ys], marker="o", label=labels[key])
+        ax.plot(range(1, len(ys) + 1), [100 * y for y in ys], marker="o", label=labels.get(key, key))
     if "most_frequent_baseline" in out:
         ax.axhline(
             100 * out["most_frequent_baseline"],

@@ -85,7 +85,7 @@ def test_backprop_twin_from_a_config_uses_the_same_budget_and_schedule(
 ) -> None:
     """`ff compare` and the benchmark build the twin through one function; it must pass every choice the FF
     run made (sizes, optimiser and its kwargs, lr schedule, batch, epochs, seed), the schedule included."""
-    import forwardforward.evaluation.baselines as baselines
+    import forwardforward.experiment.build as build
     from forwardforward import load_config
     from forwardforward.data import DataSplits
     from forwardforward.experiment.build import train_backprop_twin
@@ -104,7 +104,7 @@ def test_backprop_twin_from_a_config_uses_the_same_budget_and_schedule(
         )
         return [{"eval/accuracy": 1.0, "wall": 0.0}]
 
-    monkeypatch.setattr(baselines, "train_backprop", spy)
+    monkeypatch.setattr(build, "train_backprop", spy)
     cfg = load_config(
         None,
         [

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forwardforward import Trainer
-from forwardforward.negatives.labels import HardLabel, RandomLabel, build_negatives
+from forwardforward.negatives import HardLabel, RandomLabel, build_negatives
 
 C = 5
 

@@ -138,7 +138,7 @@ def test_probe_labels_draws_one_subset_for_the_network_and_the_raw_pixel_probe(m
     """probe.labels: both probes learn from the same seeded draw of that many labelled images."""
     from types import SimpleNamespace
 
-    from forwardforward import probe as probe_module
+    import forwardforward.experiment.unsupervised as probe_module
     from forwardforward.experiment.build import build_network, load_data
     from forwardforward.experiment.config import load_config
     from forwardforward.experiment.unsupervised import probe_from_config

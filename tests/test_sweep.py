@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from forwardforward.experiment import sweep
+from forwardforward.experiment import results, sweep
 from forwardforward.experiment.cli import main
 from forwardforward.experiment.config import ConfigError
 
@@ -260,12 +260,12 @@ def test_sigterm_stops_the_workers_and_leaves_runs_unfinished(tmp_path: Path) ->
 
 
 def test_table_rows_follow_numeric_order() -> None:
-    def run(value: str, seed: int) -> sweep.FinishedRun:
+    def run(value: str, seed: int) -> results.FinishedRun:
         setting = {"model.label_strength": value}
-        return sweep.FinishedRun(Path(value), setting, seed, "ff", {}, setting)
+        return results.FinishedRun(Path(value), setting, seed, "ff", {}, setting)
 
     runs = [run(v, s) for v in ("1.0", "10.0", "2.0", "5.0") for s in (0, 1)]
-    keys, groups = sweep.group_runs(runs)
+    keys, groups = results.group_runs(runs)
     assert keys == ["model.label_strength"]
     assert [g.settings["model.label_strength"] for g in groups] == ["1.0", "2.0", "5.0", "10.0"]
     assert all(len(g.runs) == 2 for g in groups)

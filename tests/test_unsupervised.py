@@ -259,8 +259,7 @@ def test_greedy_schedule_trains_each_layer_on_frozen_outputs() -> None:
     x = smooth_images(128, 3)
     data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)
     net = unsup_net([64, 16, 16])
-    trainer = Trainer(net, HybridNegatives(2), progress=False, schedule="greedy", lr=3e-3
-    )
+    trainer = Trainer(net, HybridNegatives(2), progress=False, schedule="greedy", lr=3e-3)
     history = trainer.fit(data, epochs=4, batch_size=32)
     assert [row["layer"] for row in history] == [0] * 4 + [1] * 4
     assert history[3]["loss/0"] < history[0]["loss/0"]

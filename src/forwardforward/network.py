@@ -11,17 +11,17 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .hardware.blackbox import call_box
+from . import scoring
+from .boxes import call_box
 from .init import initialize
 from .labels.embeddings import LabelEmbedding, build_labels
 from .layers import FFLayer, LayerStats, linear_layer
-from .normalize import NoNormalize, RowScaling, build_normalize
+from .normalize import build_normalize
 
 
-class FFNetwork(nn.Module):
+class FFNetwork(scoring.LabelScoring, nn.Module):
     """Ordered FF layers with an optional label embedding and an optional linear softmax head.
 
     Args:
@@ -70,19 +70,7 @@ class FFNetwork(nn.Module):
             head_layers if head_layers is not None else list(range(n)), "head_layers"
         )
         self.between: dict[int, Any] = dict(between or {})
-        bad = [i for i in self.between if not 0 <= i < n - 1]
-        if bad:
-            raise ValueError(f"between: transforms sit after layers 0..{n - 2}; got indices {bad}")
-        per_class = [layer.per_class for layer in self.layers]
-        if any(per_class) and not all(per_class):
-            raise ValueError(
-                "channel-wise competition (per-class group goodness) must be used by every layer or by none; "
-                f"layers with it: {[i for i, p in enumerate(per_class) if p]}"
-            )
-        if all(per_class) and labels is not None:
-            raise ValueError(
-                "channel-wise competition needs no label in the input: build it with labels=None"
-            )
+        _check_structure(self.layers, labels, self.between)
         if labels is not None and any(p.requires_grad for p in labels.parameters()):
             # A learned label embedding (label planes) is the first layer's to train: let its gradient in.
             self.layers[0].detach_input = False
@@ -278,277 +266,22 @@ class FFNetwork(nn.Module):
         return torch.cat([kept[i] for i in chosen], 1)
 
     # ------------------------------------------------------------------ prediction
-    @torch.no_grad()
-    def label_goodness(self, x: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
-        """Goodness of every layer for every label: ``[B, C, L]``.
 
-        All labels are scored in batched tensor operations. With an additive label code and a linear
-        first layer, ``W (base + code_c) = W base + W code_c``: the first layer costs one matrix product
-        for the batch plus a ``[C, units]`` product, broadcast-added.
-        """
-        if self.one_pass:
-            return torch.cat([self._group_goodness(xb) for xb in x.split(max(1, chunk_size))], 0)
-        if self.labels is None or self.num_classes is None:
-            raise ValueError("label_goodness needs a supervised network (labels=...)")
-        c = self.num_classes
-        out = []
-        for xb in x.split(max(1, chunk_size // c) if chunk_size >= c else 1):
-            out.append(self._label_goodness_chunk(xb, c))
-        return torch.cat(out, 0)
 
-    def _group_goodness(self, x: torch.Tensor) -> torch.Tensor:
-        """Channel-wise competition: ``[B, C, L]`` from one forward pass (each layer's group goodness)."""
-        acts = self.activities(self.embed_neutral(x))
-        return torch.stack([layer.goodness(h) for layer, h in zip(self.layers, acts)], 2)
-
-    def _first_layer_all_labels(
-        self, x: torch.Tensor, c: int, candidates: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The first layer's activity for every (sample, label) pair: ``[B * C, ...]``, label fastest; with
-        ``candidates [B, K]``, only for those pairs: ``[B * K, ...]``."""
-        b = x.shape[0]
-        first = self.layers[0]
-        assert self.labels is not None
-        plain = isinstance(self.input_norm, NoNormalize)
-        if isinstance(first.block, nn.Linear) and (plain or isinstance(self.input_norm, RowScaling)):
-            base = self.labels.base(x)
-            codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
-            per_label = F.linear(codes, first.block.weight)  # [C, units]: each code's share of the product
-            shares = per_label.unsqueeze(0) if candidates is None else per_label[candidates]
-            if plain:
-                pre = first.block(base).unsqueeze(1) + shares
-            else:  # W (s_c (base + code_c)) + b = s_c (W base + W code_c) + b, s_c from squared lengths
-                pre = (F.linear(base, first.block.weight).unsqueeze(1) + shares) * self._input_scales(
-                    base, codes, candidates
-                ).unsqueeze(2)
-                if first.block.bias is not None:
-                    pre = pre + first.block.bias
-            return first.activation(pre).reshape(-1, pre.shape[-1])
-        if candidates is not None:
-            k = candidates.shape[1]
-            return first(self.embed(x.repeat_interleave(k, 0), candidates.reshape(-1)))
-        if plain and hasattr(first.block, "forward_additive"):  # a conv block: the batch and C codes once
-            codes = self.labels.codes(x[0].numel(), x.device, x.dtype)
-            return first.activation(first.block.forward_additive(self.labels.base(x), codes))
-        return first(self.input_norm(self.labels.all_labels(x).reshape(b * c, -1)))
-
-    def _input_scales(
-        self, base: torch.Tensor, codes: torch.Tensor, candidates: torch.Tensor | None
-    ) -> torch.Tensor:
-        """The input normaliser's factor for every (sample, label) input ``base + code_c``: ``[B, C]``, or
-        ``[B, K]`` for ``candidates``, from ``|base|^2 + 2 base.code_c + |code_c|^2`` alone."""
-        assert isinstance(self.input_norm, RowScaling)
-        sq = base.pow(2).sum(1, keepdim=True) + 2 * base @ codes.T + codes.pow(2).sum(1)
-        if candidates is not None:
-            sq = sq.gather(1, candidates)
-        return self.input_norm.scale(sq, base.shape[1])
-
-    def _label_goodness_chunk(self, x: torch.Tensor, c: int) -> torch.Tensor:
-        b = x.shape[0]
-        first = self.layers[0]
-        h = self._first_layer_all_labels(x, c)
-        goods = [first.goodness(h)]
-        for i, layer in enumerate(self.layers[1:], start=1):
-            h = layer(self.hand_over(i - 1, h))
-            goods.append(layer.goodness(h))
-        return torch.stack(goods, 1).reshape(b, c, len(self.layers))
-
-    @torch.no_grad()
-    def label_goodness_naive(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, L]`` like :meth:`label_goodness`, the slow obvious way: one full forward per label.
-
-        Kept as the reference that the batched and pruned paths are tested and benchmarked against.
-        """
-        if self.labels is None or self.num_classes is None:
-            raise ValueError("label_goodness_naive needs a supervised network (labels=...)")
-        per_label = []
-        for c in range(self.num_classes):
-            y = torch.full((x.shape[0],), c, dtype=torch.long, device=x.device)
-            acts = self.activities(self.embed(x, y))
-            per_label.append(torch.stack([layer.goodness(h) for layer, h in zip(self.layers, acts)], 1))
-        return torch.stack(per_label, 1)
-
-    @torch.no_grad()
-    def scores(
-        self,
-        x: torch.Tensor,
-        layers: Sequence[int] | None = None,
-        keep: int | None = None,
-        prune_after: int | None = None,
-        chunk_size: int = 1024,
-    ) -> torch.Tensor:
-        """``[B, C]`` label scores: goodness summed over ``layers`` (default ``score_layers``).
-
-        With ``keep=k``, candidate pruning: every label goes through the first ``prune_after`` layers
-        (default: up to and including the first scoring layer), only the ``k`` labels with the highest
-        goodness so far go deeper, and the pruned labels score ``-inf``. Deep layers cost a ``C / k``
-        fraction of full scoring; the argmax is unchanged whenever the winner survives the early cut.
-        """
-        chosen = self.score_layers if layers is None else self._check_indices(layers, "layers")
-        if keep is None or self.one_pass:
-            # One-pass nets score every class at once: pruning would save nothing.
-            return self.label_goodness(x, chunk_size)[:, :, chosen].sum(2)
-        c = self.num_classes
-        if self.labels is None or c is None:
-            raise ValueError("scores needs a supervised network (labels=...)")
-        if not 1 <= keep <= c:
-            raise ValueError(f"keep must be in [1, {c}] (the number of classes), got {keep}")
-        cut = min(chosen) + 1 if prune_after is None else int(prune_after)
-        if not 1 <= cut <= len(self.layers):
-            raise ValueError(f"prune_after must be in [1, {len(self.layers)}] (layers), got {prune_after}")
-        rows = max(1, chunk_size // c)
-        return torch.cat([self._pruned_scores_chunk(xb, c, chosen, keep, cut) for xb in x.split(rows)], 0)
-
-    def _pruned_scores_chunk(
-        self, x: torch.Tensor, c: int, chosen: list[int], keep: int, cut: int
-    ) -> torch.Tensor:
-        b = x.shape[0]
-        total = x.new_zeros(b, c)  # goodness summed over the chosen layers seen so far
-        early = x.new_zeros(b, c)  # all early layers' goodness: the ranking when none of them is chosen
-        h = self._first_layer_all_labels(x, c)
-        for i in range(cut):
-            if i > 0:
-                h = self.layers[i](self.hand_over(i - 1, h))
-            g = self.layers[i].goodness(h).reshape(b, c)
-            early += g
-            if i in chosen:
-                total += g
-        last = max(chosen)
-        if last < cut:
-            return total
-        rank = total if min(chosen) < cut else early
-        top = rank.topk(keep, dim=1).indices  # [b, k]
-        rows = torch.arange(b, device=x.device).unsqueeze(1)
-        h = h.reshape(b, c, *h.shape[1:])[rows, top].reshape(b * keep, *h.shape[1:])
-        part = total.gather(1, top)
-        for i in range(cut, last + 1):
-            h = self.layers[i](self.hand_over(i - 1, h))
-            if i in chosen:
-                part += self.layers[i].goodness(h).reshape(b, keep)
-        return torch.full_like(total, float("-inf")).scatter(1, top, part)
-
-    @torch.no_grad()
-    def candidate_scores(
-        self, x: torch.Tensor, candidates: torch.Tensor, layers: Sequence[int] | None = None
-    ) -> torch.Tensor:
-        """``[B, K]`` scores of sample ``i`` with label ``candidates[i, j]`` only (goodness summed over
-        ``layers``, default ``score_layers``). The first layer's product with the image is shared by the
-        ``K`` labels, as in :meth:`label_goodness`; the deeper layers cost ``K / C`` of full scoring."""
-        chosen = self.score_layers if layers is None else self._check_indices(layers, "layers")
-        if self.labels is None or self.num_classes is None or self.one_pass:
-            raise ValueError("candidate_scores needs a supervised network that scores one label per pass")
-        if candidates.dim() != 2 or candidates.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"candidates must be [B, K] for B={x.shape[0]} samples, got shape {tuple(candidates.shape)}"
-            )
-        if candidates.numel() and not 0 <= int(candidates.min()) <= int(candidates.max()) < self.num_classes:
-            raise ValueError(f"candidate labels must be in [0, {self.num_classes - 1}]")
-        b, k = candidates.shape
-        h = self._first_layer_all_labels(x, self.num_classes, candidates)
-        total = x.new_zeros(b * k)
-        for i, layer in enumerate(self.layers[: max(chosen) + 1]):
-            if i > 0:
-                h = layer(self.hand_over(i - 1, h))
-            if i in chosen:
-                total += layer.goodness(h)
-        return total.reshape(b, k)
-
-    @torch.no_grad()
-    def head_logits(self, x: torch.Tensor) -> torch.Tensor:
-        if self.head is None:
-            raise ValueError("this network has no linear head (built with head=False)")
-        return self.head(self.features(x))
-
-    @torch.no_grad()
-    def predict(
-        self,
-        x: torch.Tensor,
-        mode: str = "goodness",
-        keep: int | None = None,
-        prune_after: int | None = None,
-        views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
-    ) -> torch.Tensor:
-        """Predicted classes: ``mode="goodness"`` (all-label goodness argmax, optionally with candidate
-        pruning: see :meth:`scores`) or ``"head"``. With ``views`` (e.g. :attr:`test_views`, an
-        :class:`~forwardforward.augment.ShiftViews`), the scores (head: the softmax) are averaged over the
-        views of each input: test-time augmentation."""
-        if mode not in ("goodness", "head"):
-            raise ValueError(f"unknown prediction mode {mode!r}; valid: 'goodness', 'head'")
-
-        def score(v: torch.Tensor) -> torch.Tensor:
-            if mode == "goodness":
-                return self.scores(v, keep=keep, prune_after=prune_after)
-            return self.head_logits(v).softmax(1)
-
-        if views is None:
-            return score(x).argmax(1)
-        return torch.stack([score(v) for v in views(x)]).mean(0).argmax(1)
-
-    @torch.no_grad()
-    def evaluate(
-        self,
-        data: Any,
-        batch_size: int = 1000,
-        views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
-    ) -> dict[str, Any]:
-        """Accuracy by goodness (summed over ``score_layers``; also over every layer, the first included),
-        per layer, by the head, and the mean goodness of the true label vs the wrong ones per layer.
-        ``data`` has ``.x`` and ``.y``.
-
-        With ``views`` (a callable returning views of a batch, the unchanged batch first, such as
-        :attr:`test_views`), also the test-time-augmented accuracies: goodness (head: softmax) averaged over
-        the views, as ``accuracy_views``, ``layer_accuracy_views`` and ``head_accuracy_views``; the one-view
-        figures are read off the first view, so they stay comparable with an evaluation without views."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        n = len(data.y)
-        correct = 0
-        correct_all = 0  # goodness summed over every layer, the first included
-        per_layer = torch.zeros(len(self.layers))
-        head_correct = 0
-        g_true = torch.zeros(len(self.layers))
-        g_wrong = torch.zeros(len(self.layers))
-        c = self.num_classes
-        assert c is not None
-        views_correct = views_head_correct = n_views = 0
-        views_per_layer = torch.zeros(len(self.layers))
-        for s in range(0, n, batch_size):
-            xb = data.x[s : s + batch_size].to(device)
-            yb = data.y[s : s + batch_size].to(device)
-            batches = [xb] if views is None else views(xb)
-            n_views = len(batches)
-            gs = [self.label_goodness(v) for v in batches]  # each [B, C, L]
-            g = gs[0]
-            correct += int((g[:, :, self.score_layers].sum(2).argmax(1) == yb).sum())
-            correct_all += int((g.sum(2).argmax(1) == yb).sum())
-            per_layer += (g.argmax(1) == yb.unsqueeze(1)).sum(0).cpu().float()
-            truth = F.one_hot(yb, c).bool().unsqueeze(2)
-            g_true += (g * truth).sum((0, 1)).cpu()
-            g_wrong += (g * ~truth).sum((0, 1)).cpu() / (c - 1)
-            probs = [self.head(self.features(v)).softmax(1) for v in batches] if self.head is not None else []
-            if probs:
-                head_correct += int((probs[0].argmax(1) == yb).sum())
-            if views is not None:
-                gv = torch.stack(gs).mean(0)
-                views_correct += int((gv[:, :, self.score_layers].sum(2).argmax(1) == yb).sum())
-                views_per_layer += (gv.argmax(1) == yb.unsqueeze(1)).sum(0).cpu().float()
-                if probs:
-                    views_head_correct += int((torch.stack(probs).mean(0).argmax(1) == yb).sum())
-        self.train(was_training)
-        result: dict[str, Any] = {
-            "accuracy": correct / n,
-            "accuracy_all_layers": correct_all / n,
-            "layer_accuracy": (per_layer / n).tolist(),
-            "goodness_true": (g_true / n).tolist(),
-            "goodness_wrong": (g_wrong / n).tolist(),
-        }
-        if self.head is not None:
-            result["head_accuracy"] = head_correct / n
-        if views is not None:
-            result["views"] = n_views
-            result["accuracy_views"] = views_correct / n
-            result["layer_accuracy_views"] = (views_per_layer / n).tolist()
-            if self.head is not None:
-                result["head_accuracy_views"] = views_head_correct / n
-        return result
+def _check_structure(
+    layers: Sequence[FFLayer], labels: LabelEmbedding | None, between: dict[int, Any]
+) -> None:
+    """The network's shape rules, each a one-line error: black boxes sit between layers, and channel-wise
+    competition is every layer's goodness or none's, with no label in the input."""
+    n = len(layers)
+    bad = [i for i in between if not 0 <= i < n - 1]
+    if bad:
+        raise ValueError(f"between: transforms sit after layers 0..{n - 2}; got indices {bad}")
+    per_class = [layer.per_class for layer in layers]
+    if any(per_class) and not all(per_class):
+        raise ValueError(
+            "channel-wise competition (per-class group goodness) must be used by every layer or by none; "
+            f"layers with it: {[i for i, p in enumerate(per_class) if p]}"
+        )
+    if all(per_class) and labels is not None:
+        raise ValueError("channel-wise competition needs no label in the input: build it with labels=None")

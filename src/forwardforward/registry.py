@@ -51,10 +51,14 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            valid = sorted(self._entries)
             raise KeyError(
-                f"unknown {self.kind} {name!r}; valid: {', '.join(valid)}.{suggest(name, valid)}"
+                f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}.{self.suggest(name)}"
             ) from None
+
+    def suggest(self, name: str) -> str:
+        """A ' Did you mean ...?' hint naming the canonical name nearest to ``name``, or ''."""
+        close = difflib.get_close_matches(str(name), self.names(), n=1, cutoff=0.5)
+        return f" Did you mean {self._canonical[close[0]]!r}?" if close else ""
 
     def build(self, spec: Any, **kwargs: Any) -> T:
         """Build from a name, or pass an already-built piece through unchanged."""

@@ -26,6 +26,7 @@ import torch
 
 from . import download as _download
 from .dataset import ArrayDataset, DataError, DataSplits
+from .download import cache_dir
 
 #: Per dataset: the archive's folder, its files, the label key, the URL and the archive's MD5 (the
 #: values on the dataset's page, https://www.cs.toronto.edu/~kriz/cifar.html, also listed by torchvision).
@@ -114,8 +115,6 @@ def _has_files(directory: Path, spec: dict[str, Any]) -> bool:
 
 
 def _candidates(name: str, root: str | os.PathLike[str] | None) -> list[Path]:
-    from .vision import cache_dir
-
     folder = CIFAR[name]["folder"]
     out: list[Path] = []
     for base in (root, os.environ.get("FF_DATA_DIR") or None):
@@ -127,8 +126,6 @@ def _candidates(name: str, root: str | os.PathLike[str] | None) -> list[Path]:
 
 
 def _download_and_extract(name: str) -> Path:
-    from .vision import cache_dir
-
     spec = CIFAR[name]
     dest = cache_dir() / name
     archive = dest / Path(spec["url"]).name

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import os
 import tempfile
 import urllib.request
@@ -21,16 +22,18 @@ from pathlib import Path
 
 from .dataset import DataError
 
-__all__ = ["download", "fetch", "file_digests", "verify_checksum"]
+__all__ = ["cache_dir", "download", "fetch", "file_digests", "verify_checksum"]
 
 _CHUNK = 1 << 20
 
 
 def fetch(url: str, timeout: float) -> Iterator[bytes]:
     """Yield the body of ``url`` in chunks. The only function here that touches the network."""
-    from .. import __version__
-
-    request = urllib.request.Request(url, headers={"User-Agent": f"forwardforward/{__version__}"})
+    try:
+        version = importlib.metadata.version("forwardforward")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        version = "dev"
+    request = urllib.request.Request(url, headers={"User-Agent": f"forwardforward/{version}"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         while chunk := response.read(_CHUNK):
             yield chunk
@@ -123,3 +126,12 @@ def download(
             tmp.unlink()
         raise
     return dest
+
+
+def cache_dir() -> Path:
+    """Where downloads go: ``$FF_CACHE_DIR``, else ``$XDG_CACHE_HOME/forwardforward``, else
+    ``~/.cache/forwardforward``. Read at call time so that tests can redirect it."""
+    if env := os.environ.get("FF_CACHE_DIR"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "forwardforward"

@@ -22,6 +22,7 @@ import torch
 
 from . import download as _download
 from .dataset import ArrayDataset, DataError, DataSplits
+from .download import cache_dir
 from .idx import read_idx
 
 __all__ = [
@@ -112,15 +113,6 @@ _DEFAULT_SHAPE: dict[str, tuple[int, int]] = {
     "mnist": (28, 28),
     "digits": (8, 8),
 }
-
-
-def cache_dir() -> Path:
-    """Where downloads go: ``$FF_CACHE_DIR``, else ``$XDG_CACHE_HOME/forwardforward``, else
-    ``~/.cache/forwardforward``. Read at call time so that tests can redirect it."""
-    if env := os.environ.get("FF_CACHE_DIR"):
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "forwardforward"
 
 
 def canonical_name(name: str) -> str:

@@ -126,3 +126,29 @@ def accuracy(
         for s in range(0, len(data.y), batch_size)
     )
     return correct / len(data.y)
+
+
+def frozen_readout(
+    net: Any, train: Any, test: Any, device: str | torch.device = "cpu", **budget: Any
+) -> list[dict]:
+    """The baseline a trained FF network must beat: ``net``'s layers as they are (e.g. at their random
+    initialisation) and only a linear softmax readout trained on top; returns per-epoch rows.
+
+    The readout sees what an FF network's linear head sees: the concatenated normalised activities of its
+    head layers for a neutral-label input (:meth:`FFNetwork.features`), computed once since nothing below
+    it learns. ``budget`` is :func:`train_backprop`'s (epochs, batch_size, optimizer, lr, ...), so the
+    readout has the FF run's optimiser, schedule, epochs and seed.
+    """
+    from types import SimpleNamespace
+
+    net = net.to(device).eval()
+
+    @torch.no_grad()
+    def features(data: Any) -> Any:
+        x = torch.cat([net.features(data.x[s : s + 2048].to(device)) for s in range(0, len(data.y), 2048)])
+        return SimpleNamespace(x=x, y=data.y)
+
+    feats_train, feats_test = features(train), features(test)
+    torch.manual_seed(budget.get("seed", 0))
+    readout = nn.Linear(feats_train.x.shape[1], train.num_classes)
+    return train_backprop(readout, feats_train, eval_data=feats_test, device=device, **budget)

@@ -2,8 +2,8 @@
 
 Each builder reads its own part of the config and hands the pieces below it what they need (a model
 kind's builder gets the model section and the data's shape, never the whole config). Names become objects
-through the registries (:data:`~forwardforward.data.DATASETS`, :data:`~forwardforward.models.kinds.MODEL_KINDS`,
-:data:`~forwardforward.negatives.NEGATIVES`...), which the config was checked against when it loaded.
+through the registries (``DATASETS``, ``MODEL_KINDS``, ``NEGATIVES``...), which the config was checked against
+when it loaded.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from .. import data as ffdata
 from ..data.augment import build_augment, build_test_views
-from ..evaluation.baselines import BackpropMLP, train_backprop
+from ..evaluation.baselines import BackpropMLP, frozen_readout, train_backprop
 from ..hardware.analog import make_analog
 from ..init import initialize
 from ..models.conv import BackpropCNN
@@ -92,7 +92,8 @@ def build_negatives_from(cfg: DictConfig, train: Any = None) -> Negatives:
     is shaped like the training images ``train``."""
     t = cfg.trainer
     if cfg.model.kind == "sequence" and cfg.sequence.negatives == "sleep":
-        return DreamNegatives(cfg.sequence.temperature)
+        s = cfg.sequence
+        return DreamNegatives(s.temperature, s.dreams, s.dream_length)
     if t.negatives == "hard":
         return HardLabel(temperature=t.hard_temperature, warmup_epochs=t.hard_warmup_epochs)
     if t.negatives == "random":
@@ -132,7 +133,7 @@ def build_trainer(
         head_weight_decay=t.head_weight_decay,
         decay_biases=t.decay_biases,
         schedule=t.schedule,
-        phases="alternate" if sleep else t.phases,
+        phases=("halves" if cfg.sequence.sleep_step == "paired" else "alternate") if sleep else t.phases,
         cooldown_start=t.cooldown_start,
         cooldown_every=t.cooldown_every,
         hard_source=t.hard_source,
@@ -214,6 +215,27 @@ def train_backprop_twin(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
     return train_twin_model(cfg, model, splits, augment=augmentation(cfg) if m.kind == "cnn" else None)
 
 
+def train_frozen_readout(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
+    """The config's network left at its (seeded) random initialisation, with only a linear softmax readout
+    trained on its normalised activities, on the FF run's budget: the baseline FF's features must beat."""
+    net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
+    t = cfg.trainer
+    return frozen_readout(
+        net,
+        splits.train,
+        splits.test,
+        device=t.device,
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        optimizer=t.optimizer,
+        lr=t.lr,
+        weight_decay=t.weight_decay,
+        optimizer_kwargs=optimizer_kwargs(cfg),
+        seed=t.seed,
+        cooldown_start=t.cooldown_start,
+    )
+
+
 def train_twin_model(cfg: DictConfig, model: Any, splits: Any, augment: Any = None) -> list[dict[str, float]]:
     """Train a backprop model end to end with the FF run's optimiser, schedule, batch, epochs and seed
     (the model is built, and seeded, by the caller)."""
@@ -245,5 +267,6 @@ __all__ = [
     "optimizer_kwargs",
     "sample_shape",
     "train_backprop_twin",
+    "train_frozen_readout",
     "train_twin_model",
 ]

@@ -48,8 +48,9 @@ LABEL_FREE_CHOICES = ("none", "channels")
 CHANNEL_LABELS = ("spatial", "planes")
 
 
-def _unknown(key: str, value: str, valid: list[str]) -> ConfigError:
-    return ConfigError(f"unknown {key} {value!r}; valid: {', '.join(valid)}.{suggest(str(value), valid)}")
+def _unknown(key: str, value: str, valid: list[str], registry: Registry[Any] | None = None) -> ConfigError:
+    hint = registry.suggest(value) if registry is not None else suggest(str(value), valid)
+    return ConfigError(f"unknown {key} {value!r}; valid: {', '.join(valid)}.{hint}")
 
 
 def check_names(cfg: DictConfig) -> None:
@@ -58,7 +59,7 @@ def check_names(cfg: DictConfig) -> None:
         section, field = key.split(".")
         value = str(cfg[section][field])
         if value not in registry:
-            raise _unknown(key, value, registry.names())
+            raise _unknown(key, value, registry.names(), registry)
         cfg[section][field] = registry.canonical(value)
     m, t = cfg.model, cfg.trainer
     labels = [*LABELS.names(), *LABEL_FREE_CHOICES]
@@ -74,7 +75,7 @@ def check_names(cfg: DictConfig) -> None:
         raise _unknown("trainer.optimizer", t.optimizer, optimizers)
     for key, value, valid in (
         ("trainer.schedule", t.schedule, ["all", "greedy"]),
-        ("trainer.phases", t.phases, ["together", "alternate"]),
+        ("trainer.phases", t.phases, ["together", "halves", "alternate"]),
         ("trainer.cooldown_every", t.cooldown_every, ["step", "epoch"]),
         ("trainer.hard_source", t.hard_source, ["head", "goodness"]),
         ("model.test_views", m.test_views, list(TEST_VIEWS)),
@@ -115,7 +116,8 @@ def check_capabilities(cfg: DictConfig) -> None:
         )
     if m.kind in ("mlp", "sequence") and m.labels in CHANNEL_LABELS:
         raise ConfigError(
-            f"model.labels={m.labels} is an image channel for CNNs; an MLP takes overlay, append, channels or none"
+            f"model.labels={m.labels} is an image channel for CNNs; an MLP takes overlay, append, channels "
+            "or none"
         )
     _check_phases(cfg)
 
@@ -132,13 +134,14 @@ def _check_phases(cfg: DictConfig) -> None:
     """Separate positive and negative updates need losses with halves (and, for the sleep phase, no head)."""
     m, t = cfg.model, cfg.trainer
     sleep = m.kind == "sequence" and cfg.sequence.negatives == "sleep"
-    if not (sleep or t.phases == "alternate"):
+    if not (sleep or t.phases != "together"):
         return
-    what = "sequence.negatives=sleep" if sleep else "trainer.phases=alternate"
+    what = "sequence.negatives=sleep" if sleep else f"trainer.phases={t.phases}"
     if LOSSES.get(m.loss).one_sided is FFLoss.one_sided:
         raise ConfigError(
-            f"{what} trains positives and negatives in separate updates, so each layer needs a loss with a "
-            f"threshold (softplus or sigmoid_diff); model.loss={m.loss} compares pairs. Set model.loss=softplus"
+            f"{what} trains positives and negatives in separate forward passes, so each layer needs a loss "
+            f"with a threshold (softplus or sigmoid_diff); model.loss={m.loss} compares pairs. "
+            "Set model.loss=softplus"
         )
     if t.schedule != "all" or m.labels == "channels":
         raise ConfigError(
@@ -166,11 +169,11 @@ def check_launch(cfg: DictConfig, nproc: int, pipeline: bool) -> None:
         missing = [k for k, ok in needs.items() if not ok]
         if missing:
             raise ConfigError(
-                "--pipeline streams random-label negatives through layers on consecutive processes and trains "
-                f"no head: set {' '.join(missing)}"
+                "--pipeline streams random-label negatives through layers on consecutive processes and "
+                f"trains no head: set {' '.join(missing)}"
             )
     elif nproc > 1 and not caps.data_parallel:
         raise ConfigError(f"--nproc: model.kind={m.kind} does not support data parallel training")
 
 
-__all__ = ["ConfigError", "PIECES", "check_capabilities", "check_launch", "check_names"]
+__all__ = ["PIECES", "ConfigError", "check_capabilities", "check_launch", "check_names"]

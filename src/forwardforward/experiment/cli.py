@@ -209,6 +209,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """The ``ff`` command's parser: one sub-command per job."""
     p = argparse.ArgumentParser(prog="ff", description="Forward-Forward training from the command line.")
     sub = p.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train an FF network (default: the embedded digits)")
@@ -242,6 +243,11 @@ def make_parser() -> argparse.ArgumentParser:
     co.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
     co.add_argument("--out")
     co.set_defaults(func=cmd_compare)
+    _add_sweep_plot_generate(sub)
+    return p
+
+
+def _add_sweep_plot_generate(sub: Any) -> None:
     sw = sub.add_parser("sweep", help="a grid of runs (key=v1,v2 axes) x seeds; resumable; table + plots")
     sw.add_argument("items", nargs="*", help="[CONFIG.yaml] key=v1,v2 ... key=fixed ... (method=ff,backprop)")
     sw.add_argument("--out", required=True, help="sweep directory (rerun the same command to resume)")
@@ -268,7 +274,6 @@ def make_parser() -> argparse.ArgumentParser:
     ge.add_argument("--seed", type=int, default=0, help="sampling seed: same seed, same text")
     ge.add_argument("--temperature", type=float, default=None, help="default: sequence.temperature")
     ge.set_defaults(func=cmd_generate)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,7 +93,9 @@ class ModelConfig:
 @dataclass
 class TrainerConfig:
     schedule: str = "all"  # all | greedy
-    phases: str = "together"  # together | alternate (positive-only and negative-only updates in turn)
+    # together (one loss on positives and negatives) | halves (each its own forward pass and half of the
+    # loss, one update) | alternate (an update per half: positives and negatives never share one)
+    phases: str = "together"
     epochs: int = 20  # per layer for the greedy schedule
     batch_size: int = 64
     optimizer: str = "adam"  # any torch.optim class name
@@ -147,6 +149,10 @@ class SequenceConfig:
     string_length: int = 100
     eval_strings: int = 62  # held-out strings for per-character accuracy
     temperature: float = 1.0  # sampling temperature of generation (sleep phase, ff generate); 0 = argmax
+    # The sleep phase (negatives=sleep), see forwardforward.models.sequence.DreamNegatives:
+    dreams: str = "step"  # step (chains advance one character per sleep update) | epoch (all at epoch start)
+    dream_length: int | None = 3  # characters a dream runs from real text, then restarts; null: to string end
+    sleep_step: str = "paired"  # paired (wake + sleep gradients, one optimiser step) | separate (a step each)
 
 
 @dataclass
@@ -364,6 +370,27 @@ def _validate_kinds(cfg: DictConfig) -> None:
             )
         if s.temperature < 0:
             raise ConfigError(f"sequence.temperature must be >= 0 (0 = argmax), got {s.temperature}")
+        _validate_sleep(s)
+
+
+def _validate_sleep(s: DictConfig) -> None:
+    """sequence.dreams / dream_length / sleep_step (only read by the sleep phase, checked whatever the
+    negatives, so a config that switches to sleep later cannot hold a bad value)."""
+    if s.dreams not in ("step", "epoch"):
+        raise ConfigError(f"sequence.dreams must be 'step' or 'epoch', got {s.dreams!r}")
+    if s.sleep_step not in ("paired", "separate"):
+        raise ConfigError(f"sequence.sleep_step must be 'paired' or 'separate', got {s.sleep_step!r}")
+    longest = s.string_length - s.context
+    if s.dream_length is not None and not 1 <= s.dream_length <= longest:
+        raise ConfigError(
+            f"sequence.dream_length must be in [1, string_length - context = {longest}] or null (each dream "
+            f"runs from a string's first {s.context} characters to its end), got {s.dream_length}"
+        )
+    if s.dreams == "epoch" and s.dream_length is not None:
+        raise ConfigError(
+            "sequence.dreams=epoch dreams every string from its start to its end: set "
+            "sequence.dream_length=null (or use sequence.dreams=step for shorter dreams)"
+        )
 
 
 def _validate_cnn(cfg: DictConfig) -> None:

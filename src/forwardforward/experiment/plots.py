@@ -26,7 +26,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise ImportError("plots need matplotlib: pip install 'forwardforward[viz]'") from err
 
 if TYPE_CHECKING:
-    from .sweep import FinishedRun
+    from .results import FinishedRun
 
 
 def _mean_curve(histories: Sequence[list[dict[str, Any]]], key: str) -> tuple[list[float], list[float]]:
@@ -50,7 +50,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
     """``accuracy.png`` and ``curves.png`` in ``out``; returns the paths written."""
-    from .sweep import group_runs, primary_accuracy
+    from .results import group_runs, primary_accuracy
 
     keys, groups = group_runs(runs)
     labels = [g.label(keys) for g in groups]

@@ -20,70 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-
-class BlackBoxError(RuntimeError):
-    """A black box returned something the next layer cannot take."""
-
-
-def describe(transform: Any) -> str:
-    """How errors name a transform: its ``name`` if it has one, else its function name, else its repr."""
-    name = getattr(transform, "name", None)
-    if isinstance(name, str) and name:
-        return repr(name)
-    qual = getattr(transform, "__qualname__", None) or getattr(transform, "__name__", None)
-    return qual if isinstance(qual, str) and qual != "<lambda>" else repr(transform)
-
-
-def check_output(
-    transform: Any, out: Any, x: torch.Tensor, width: int | None = None, where: str = ""
-) -> torch.Tensor:
-    """Validate (and convert) what ``transform`` returned for input ``x``.
-
-    NumPy arrays become tensors on ``x``'s device and dtype; tensors move to ``x``'s device (floating ones
-    take its dtype). The batch size must be kept, and when ``width`` (what the next layer takes) is known
-    the output must be ``[B, width]``. Errors name the transform, ``where`` it sits, what it returned and
-    what was expected.
-    """
-    at = f" ({where})" if where else ""
-    who = f"black box {describe(transform)}{at}"
-    if isinstance(out, np.ndarray):
-        if out.dtype == object:
-            raise BlackBoxError(f"{who} returned an object array; expected a numeric array of shape [B, W]")
-        out = torch.from_numpy(np.ascontiguousarray(out)).to(device=x.device, dtype=x.dtype)
-    elif isinstance(out, torch.Tensor):
-        out = out.to(device=x.device, dtype=x.dtype if out.is_floating_point() else out.dtype)
-    else:
-        raise BlackBoxError(
-            f"{who} returned a {type(out).__module__}.{type(out).__name__}; expected a torch.Tensor or "
-            f"numpy.ndarray of shape [{x.shape[0]}, ...]"
-        )
-    if out.dim() == 0 or out.shape[0] != x.shape[0]:
-        raise BlackBoxError(
-            f"{who} returned shape {tuple(out.shape)} for an input of shape {tuple(x.shape)}: the batch size "
-            f"must stay {x.shape[0]} (one output row per sample)"
-        )
-    if width is not None and (out.dim() != 2 or out.shape[1] != width):
-        raise BlackBoxError(
-            f"{who} returned shape {tuple(out.shape)}; the next layer takes [{x.shape[0]}, {width}]"
-        )
-    return out
-
-
-def call_box(transform: Any, x: torch.Tensor, width: int | None = None, where: str = "") -> torch.Tensor:
-    """Call ``transform`` on ``x`` without gradients and validate the result (see :func:`check_output`).
-
-    A :class:`BlackBoxError` raised inside (a :class:`BlackBox` checks itself) gains ``where`` the box sits.
-    """
-    try:
-        with torch.no_grad():
-            out = transform(x)
-    except BlackBoxError as err:
-        raise BlackBoxError(f"{err} [{where}]" if where else str(err)) from None
-    return check_output(transform, out, x, width, where)
+from ..boxes import BlackBoxError, call_box, check_output, describe
 
 
 class BlackBox:

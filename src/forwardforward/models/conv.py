@@ -84,6 +84,26 @@ class LocallyConnected2d(nn.Module):
         )
 
 
+def _check_block(
+    in_shape: Sequence[int], channels: int, pool: str, norm: str, local: bool, groups: int
+) -> None:
+    """A conv block's arguments, each a one-line error."""
+    if len(in_shape) != 3:
+        raise ValueError(f"a conv block needs in_shape (C, H, W), got {tuple(in_shape)}")
+    if pool not in POOLS:
+        raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+    c = int(in_shape[0])
+    if groups < 1 or c % groups or channels % groups:
+        raise ValueError(
+            f"conv block: groups={groups} must be >= 1 and divide both the input channels ({c}) and "
+            f"the output channels ({channels})"
+        )
+    if local and groups != 1:
+        raise ValueError("conv block: a locally connected layer has no groups; use groups=1")
+
+
 class ConvBlock(nn.Module):
     """FFConv2d's block: ``conv (or locally connected) -> norm -> pool``; the FFLayer adds the activation.
 
@@ -122,21 +142,9 @@ class ConvBlock(nn.Module):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
-        if len(in_shape) != 3:
-            raise ValueError(f"a conv block needs in_shape (C, H, W), got {tuple(in_shape)}")
-        if pool not in POOLS:
-            raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
-        if norm not in NORMS:
-            raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
+        _check_block(in_shape, channels, pool, norm, local, groups)
         c, h, w = (int(s) for s in in_shape)
         self.in_shape = (c, h, w)
-        if groups < 1 or c % groups or channels % groups:
-            raise ValueError(
-                f"conv block: groups={groups} must be >= 1 and divide both the input channels ({c}) and "
-                f"the output channels ({channels})"
-            )
-        if local and groups != 1:
-            raise ValueError("conv block: a locally connected layer has no groups; use groups=1")
         padding = kernel // 2 if padding is None else int(padding)
         if local:
             self.conv: nn.Module = LocallyConnected2d(c, channels, (h, w), kernel, stride, padding, bias)

@@ -92,27 +92,121 @@ def generate(
 
 
 # ---------------------------------------------------------------------- sleep phase
-class DreamNegatives(Negatives):
-    """The sleep phase's negatives: text the model itself dreams, regenerated at the start of every epoch.
+#: ``sequence.dreams``: when the model dreams (see :class:`DreamNegatives`).
+DREAM_MODES = ("step", "epoch")
 
-    From the real first ``context`` characters of every training string the current model generates the
-    rest of the string, one sampled character at a time (:func:`generate_ids`, ``temperature``); every
-    window of the dreamed strings is a negative. The Trainer shows them in their own updates
-    (``phases="alternate"``): positives and negatives never share an update.
+
+class DreamChains:
+    """``n`` dreams that advance together, one generated character per :meth:`step`.
+
+    Each chain holds the last ``context`` symbols of one dream. A dream starts from ``context`` real
+    characters of a training string, just before a random position ``t`` in ``[context, L - length]``, and
+    runs ``length`` characters; then that chain restarts from fresh real text. With
+    ``length = L - context`` every dream starts from a string's first ``context`` characters and runs to
+    its end, as in Hinton's sleep phase. The first dreams are cut short by different amounts, so that a
+    step's ``n`` windows mix early and late characters of dreams from the start.
     """
 
-    def __init__(self, temperature: float = 1.0) -> None:
+    def __init__(
+        self,
+        strings: torch.Tensor,
+        context: int,
+        length: int,
+        n: int,
+        generator: torch.Generator,
+        state: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        size = strings.shape[1]
+        if not 1 <= length <= size - context:
+            raise ValueError(
+                f"a dream runs 1..{size - context} characters (string length {size} - context {context}), "
+                f"got {length}"
+            )
+        self.strings, self.context, self.length, self.generator = strings, context, length, generator
+        if state is not None:  # resuming: the chains as the checkpoint left them, no random draws
+            self.ctx, self.left = state["ctx"].clone(), state["left"].clone()
+            return
+        self.ctx = torch.empty(n, context, dtype=torch.long)
+        self.left = torch.empty(n, dtype=torch.long)
+        self._restart(torch.arange(n))
+        self.left = 1 + torch.arange(n) * length // n
+
+    def _restart(self, rows: torch.Tensor) -> None:
+        num, size = self.strings.shape
+        s = torch.randint(num, (len(rows),), generator=self.generator)
+        t = torch.randint(self.context, size - self.length + 1, (len(rows),), generator=self.generator)
+        cols = t.unsqueeze(1) - self.context + torch.arange(self.context)
+        self.ctx[rows] = self.strings[s.unsqueeze(1), cols]
+        self.left[rows] = self.length
+
+    @torch.no_grad()
+    def step(self, net: FFNetwork, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every chain generates its next character; returns the windows ``(contexts [n, context], next
+        characters [n])`` and moves on (restarting the chains whose dreams are complete)."""
+        was = net.training
+        net.eval()
+        nxt = _next_symbols(net, self.ctx, temperature, self.generator)
+        net.train(was)
+        ctx = self.ctx
+        self.ctx = torch.cat([ctx[:, 1:], nxt.unsqueeze(1)], 1)
+        self.left -= 1
+        done = (self.left <= 0).nonzero().flatten()
+        if len(done):
+            self._restart(done)
+        return ctx, nxt
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"ctx": self.ctx.clone(), "left": self.left.clone()}
+
+
+class DreamNegatives(Negatives):
+    """The sleep phase's negatives: text the model itself dreams. The Trainer shows them in their own
+    forward passes (``phases="halves"`` or ``"alternate"``): each layer's positive half of the loss is
+    computed on real windows (wake), the negative half on dreamed ones (sleep).
+
+    - ``dreams="step"``: :class:`DreamChains`, one per batch row, advance one character per step, so the
+      negatives always come from the current model; a dream runs ``dream_length`` characters from real
+      text, then restarts (``None``: from a string's first ``context`` characters to its end).
+    - ``dreams="epoch"``: every training string is dreamed from its first ``context`` characters at the
+      start of each epoch (Hinton's sleep phase; the negatives then lag the model by up to an epoch).
+
+    ``temperature`` is the sampling temperature of the dreams (0: the best-scoring character).
+    """
+
+    def __init__(self, temperature: float = 1.0, dreams: str = "step", dream_length: int | None = 3) -> None:
         super().__init__()
         if temperature < 0:
             raise ValueError(f"dream temperature must be >= 0 (0 = argmax), got {temperature}")
-        self.temperature = float(temperature)
-
-    def epoch_data(self, trainer: Any, train: Any) -> TextWindows:
-        if not isinstance(train, TextWindows):
+        if dreams not in DREAM_MODES:
+            raise ValueError(f"dreams must be one of {', '.join(DREAM_MODES)}, got {dreams!r}")
+        if dream_length is not None and dream_length < 1:
+            raise ValueError(f"dream_length must be >= 1 (None: to the string end), got {dream_length}")
+        if dreams == "epoch" and dream_length is not None:
             raise ValueError(
-                "dreamed negatives need TextWindows training data (the strings dreams start from)"
+                "dreams='epoch' dreams every string from its start to its end: pass dream_length=None "
+                "(shorter dreams need dreams='step')"
             )
-        net, ctx = trainer.net, train.context
+        self.temperature, self.dreams, self.dream_length = float(temperature), dreams, dream_length
+        self.chains: DreamChains | None = None
+        self._saved: dict[str, torch.Tensor] | None = None
+
+    def start(self, trainer: Any, train: Any, batch_size: int) -> None:
+        _check_text(train)
+        if self.dreams == "step" and self.chains is None:
+            length = self.dream_length or train.strings.shape[1] - train.context
+            self.chains = DreamChains(
+                train.strings, train.context, length, batch_size, trainer.generator, self._saved
+            )
+            self._saved = None
+
+    def epoch_data(self, trainer: Any, train: Any) -> TextWindows | None:
+        """``dreams="epoch"``: the epoch's dreams (:meth:`dream`); ``None`` for dreams made per step."""
+        return self.dream(trainer, train) if self.dreams == "epoch" else None
+
+    def dream(self, trainer: Any, train: Any) -> TextWindows:
+        """The model's own strings, each started from a real string's first ``context`` characters and
+        generated to the string's end from the trainer's generator."""
+        net, ctx = trainer.net, _check_text(train).context
         was = net.training
         net.eval()
         ids = generate_ids(
@@ -121,11 +215,32 @@ class DreamNegatives(Negatives):
         net.train(was)
         return TextWindows.from_strings(ids, ctx, name="dreams")
 
+    def next_batch(self, trainer: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``dreams="step"``: every chain's next dreamed window, made by the current model."""
+        if self.chains is None:
+            return None
+        ctx, nxt = self.chains.step(trainer.net, self.temperature)
+        return one_hot_context(ctx), nxt
+
     def pair(self, net: Any, x: Any, y: Any, scores: Any = None, generator: Any = None) -> Any:
-        raise ValueError("dreamed negatives come in their own phase: train with phases='alternate'")
+        raise ValueError(
+            "dreamed negatives come in their own forward passes: train with phases='halves' or 'alternate'"
+        )
+
+    def state(self) -> dict[str, Any] | None:
+        return None if self.chains is None else self.chains.state_dict()
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        self.chains, self._saved = None, state
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"temperature={self.temperature}, dreams={self.dreams}, dream_length={self.dream_length}"
 
 
-__all__ = ["DreamNegatives", "generate", "generate_ids"]
+def _check_text(train: Any) -> TextWindows:
+    if not isinstance(train, TextWindows):
+        raise ValueError("dreamed negatives need TextWindows training data (the strings dreams start from)")
+    return train
+
+
+__all__ = ["DREAM_MODES", "DreamChains", "DreamNegatives", "generate", "generate_ids"]

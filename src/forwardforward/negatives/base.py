@@ -50,11 +50,26 @@ class Negatives(nn.Module):
         samples ``x`` with true labels ``y``; ``scores`` computes the model's class scores on demand."""
         raise NotImplementedError
 
+    def start(self, trainer: Any, train: Any, batch_size: int) -> None:
+        """Called once when training starts (e.g. to set up dream chains of ``batch_size`` rows)."""
+
     def epoch_data(self, trainer: Any, train: Any) -> Any:
         """Negative data of the source's own for the coming epoch (``.x``, ``.y``), made at its start, e.g.
-        text the model dreams (the sleep phase); ``None`` (the default) when negatives are drawn for each
-        batch from its positives."""
+        text the model dreams (the sleep phase); ``None`` (the default) when negatives come per batch."""
         return None
+
+    def next_batch(self, trainer: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A batch of negative data of the source's own, ``(x, y)``, made now with the current model (e.g.
+        dreams advanced one character); ``None`` (the default) when negatives are drawn from each batch's
+        positives."""
+        return None
+
+    def state(self) -> dict[str, Any] | None:
+        """What a checkpoint must keep for a resumed run to draw what an uninterrupted one would."""
+        return None
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Take back what :meth:`state` returned (``None``: nothing was saved)."""
 
     def draw_all(
         self, data: Any, scores: Scores | None, generator: torch.Generator, first_layer: bool

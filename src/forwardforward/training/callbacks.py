@@ -5,20 +5,17 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
+from typing import Any
 
 
 class Callback:
     """Hooks the Trainer calls. Override what you need."""
 
-    def on_fit_start(self, trainer: Trainer) -> None: ...
+    def on_fit_start(self, trainer: Any) -> None: ...
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None: ...
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None: ...
 
-    def on_fit_end(self, trainer: Trainer) -> None: ...
+    def on_fit_end(self, trainer: Any) -> None: ...
 
 
 class JSONLogger(Callback):
@@ -27,13 +24,13 @@ class JSONLogger(Callback):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: Any) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "w") as f:
             for row in trainer.history:
                 f.write(json.dumps(row) + "\n")
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
@@ -44,7 +41,7 @@ class CSVLogger(Callback):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         keys: list[str] = []
         for r in trainer.history:
             keys += [k for k in r if k not in keys]
@@ -64,14 +61,14 @@ class TensorBoardLogger(Callback):
 
         self.writer = SummaryWriter(str(log_dir))
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         step = len(trainer.history)
         for k, v in row.items():
             if isinstance(v, (int, float)):
                 self.writer.add_scalar(k, v, step)
         self.writer.flush()
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: Any) -> None:
         self.writer.close()
 
 
@@ -81,7 +78,7 @@ class Checkpoint(Callback):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         trainer.save_checkpoint(self.path)
 
 

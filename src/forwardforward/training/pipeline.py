@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from .. import scoring
 from ..network import FFNetwork
 from .optimization import build_optimizer, cooldown_factor
 from .strategies import DEFAULT_TIMEOUT_S, check_peers
@@ -207,7 +208,7 @@ def pipeline_label_goodness(net: FFNetwork, x: torch.Tensor, chunk_size: int = 1
         xb = x[s : s + rows]
         b = xb.shape[0]
         if inbox is None:
-            h = net._first_layer_all_labels(xb, c)
+            h = scoring.first_layer_all_labels(net, xb, c)
             out[s : s + b, :, 0] = net.layers[0].goodness(h).reshape(b, c)
             first = 1
         else:

@@ -5,9 +5,10 @@
 - ``"greedy"`` (:func:`fit_greedy`): one layer at a time, each for ``epochs`` epochs, fed by cached outputs of
   the frozen layers below it (computed once, not once per batch), its negatives redrawn for the whole set
   every ``negatives_refresh`` epochs; then the linear head on the frozen features.
-- ``phases="alternate"`` with ``"all"`` (:func:`fit_alternate`): positives and negatives never share an
-  update; each step is a positive-only update, then a negative-only one (Hinton's wake and sleep). The
-  negatives come from data of their own that the source makes at every epoch's start (dreams), or are
+- ``phases="halves"`` / ``"alternate"`` with ``"all"`` (:func:`fit_alternate`): Hinton's wake and sleep.
+  Positives and negatives go through the layers in their own forward passes, each with its half of the
+  loss; ``"alternate"`` then takes one update per half, so they never share an update, ``"halves"`` one
+  update for both. The negatives come from data the source makes (dreams, per epoch or per step) or are
   drawn for the same batch.
 
 Both work with any kind of negative data and any process strategy, because they only call
@@ -18,18 +19,15 @@ interface.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
 
-
-def fit_all(trainer: Trainer, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
+def fit_all(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
     """Every layer (or every layer whose window is open) on every batch, until ``epochs`` are done."""
-    if trainer.phases == "alternate":
+    if trainer.phases != "together":
         fit_alternate(trainer, train, epochs, batch_size, eval_data)
         return
     while trainer.epoch < epochs:
@@ -52,24 +50,25 @@ def fit_all(trainer: Trainer, train: Any, epochs: int, batch_size: int, eval_dat
         trainer.end_epoch(sums, len(batches), time.perf_counter() - t0, eval_data)
 
 
-def fit_alternate(trainer: Trainer, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
-    """Wake and sleep: a positive-only update, then a negative-only one, for every batch."""
+def fit_alternate(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
+    """Wake and sleep: each batch's positives and its negatives in their own forward passes, each with
+    its half of every layer's loss; one update for both halves (``"halves"``) or one each (``"alternate"``).
+    The negatives are data the source makes per epoch or per step (dreams), or drawn from the batch."""
+    source = trainer.negatives
+    source.start(trainer, train, batch_size)
     while trainer.epoch < epochs:
         t0 = time.perf_counter()
-        negatives = trainer.negatives.epoch_data(trainer, train)
+        own = source.epoch_data(trainer, train)
         pos_batches = trainer.batches(len(train.y), batch_size)
-        neg_batches = trainer.batches(len(negatives.y), batch_size) if negatives is not None else pos_batches
+        neg_batches = trainer.batches(len(own.y), batch_size) if own is not None else None
         sums: dict[str, float] = {}
         bar = progress_bar(trainer, len(pos_batches), f"epoch {trainer.epoch + 1}/{epochs} (wake/sleep)")
-        for pos, neg in zip(pos_batches, neg_batches):
-            row = phase_step(trainer, train, pos, positive=True)
-            if negatives is None:  # negatives drawn for the same batch
-                row.update(phase_step(trainer, train, neg, positive=False, draw=True))
-            else:
-                row.update(phase_step(trainer, negatives, neg, positive=False))
-            for i in range(len(trainer.net.layers)):
-                row[f"loss/{i}"] = row.pop(f"wake/{i}") + row.pop(f"sleep/{i}")
-                row[f"sep/{i}"] = float(row[f"g_pos/{i}"] > row[f"g_neg/{i}"])
+        for j, pos in enumerate(pos_batches):
+            x_pos, y_pos = train.x[pos].to(trainer.device), train.y[pos].to(trainer.device)
+            x_neg = negative_inputs(
+                trainer, x_pos, y_pos, own, None if neg_batches is None else neg_batches[j]
+            )
+            row = wake_sleep(trainer, trainer.net.embed(x_pos, y_pos), x_neg)
             trainer.step_count += 1
             accumulate(sums, row)
             if bar is not None:
@@ -80,35 +79,57 @@ def fit_alternate(trainer: Trainer, train: Any, epochs: int, batch_size: int, ev
         trainer.end_epoch(sums, len(pos_batches), time.perf_counter() - t0, eval_data)
 
 
-def phase_step(
-    trainer: Trainer, data: Any, full: torch.Tensor, positive: bool, draw: bool = False
-) -> dict[str, float]:
-    """One update with each layer's positive (or negative) half of its loss alone, on the rows ``full``
-    of ``data``: embedded as they are, or, with ``draw``, as the negatives the source draws for them."""
+def negative_inputs(
+    trainer: Any, x: torch.Tensor, y: torch.Tensor, own: Any, idx: torch.Tensor | None
+) -> torch.Tensor:
+    """A sleep step's embedded negatives: the source's epoch data at ``idx``, its next batch (made now
+    by the current model), or the negatives it draws for the positives ``x``."""
+    net, strategy, device = trainer.net, trainer.strategy, trainer.device
+    if own is not None:
+        return net.embed(own.x[idx].to(device), own.y[idx].to(device))
+    made = trainer.negatives.next_batch(trainer)
+    if made is not None:
+        return net.embed(made[0].to(device), made[1].to(device))
+
+    def scores() -> torch.Tensor:
+        return strategy.gather(net.scores(strategy.local(x)))
+
+    return trainer.negatives_now().pair(net, x, y, scores, trainer.generator)[1]
+
+
+def wake_sleep(trainer: Any, x_pos: torch.Tensor, x_neg: torch.Tensor) -> dict[str, float]:
+    """The positive half of every layer's loss on ``x_pos`` and the negative half on ``x_neg`` (this
+    process's rows of each): one update for both, or, with ``phases="alternate"``, one for each."""
+    local, separate = trainer.strategy.local, trainer.phases == "alternate"
+    x_pos, x_neg = local(x_pos), local(x_neg)
+    trainer.local_rows = len(x_pos)
     trainer.set_lr()
-    net, strategy = trainer.net, trainer.strategy
-    x, y = data.x[full].to(trainer.device), data.y[full].to(trainer.device)
-    if draw:
+    wake, row = half_loss(trainer, x_pos, positive=True)
+    if separate:
+        trainer.update(wake)
+        trainer.set_lr()
+    sleep, sleep_row = half_loss(trainer, x_neg, positive=False)
+    trainer.update(sleep if separate else wake + sleep)
+    row.update(sleep_row)
+    for i in range(len(trainer.net.layers)):
+        row[f"loss/{i}"] = row.pop(f"wake/{i}") + row.pop(f"sleep/{i}")
+        row[f"sep/{i}"] = float(row[f"g_pos/{i}"] > row[f"g_neg/{i}"])
+    return row
 
-        def scores() -> torch.Tensor:
-            return strategy.gather(net.scores(strategy.local(x)))
 
-        x = strategy.local(trainer.negatives_now().pair(net, x, y, scores, trainer.generator)[1])
-    else:
-        x = net.embed(strategy.local(x), strategy.local(y))
-    losses, row = [], {}
+def half_loss(trainer: Any, x: torch.Tensor, positive: bool) -> tuple[torch.Tensor, dict[str, float]]:
+    """Every layer's positive (or negative) half of its loss on embedded inputs ``x``, summed."""
+    net, losses, row = trainer.net, [], {}
     for i, h in enumerate(net.activities(x)):
         g = net.layers[i].goodness(h)
         losses.append(net.layers[i].loss.one_sided(g, positive))
         row[f"{'wake' if positive else 'sleep'}/{i}"] = float(losses[-1].detach())
         row[f"{'g_pos' if positive else 'g_neg'}/{i}"] = float(g.detach().mean())
     trainer.check_finite(losses, None, None)
-    trainer.local_rows = len(x)
-    trainer.update(torch.stack(losses).sum())
-    return row
+    return torch.stack(losses).sum(), row
 
 
-def active_layers(trainer: Trainer, epochs: int) -> list[int] | None:
+def active_layers(trainer: Any, epochs: int) -> list[int] | None:
     """The layers whose window holds this epoch (``None``: all of them)."""
     if trainer.layer_windows is None:
         return None
@@ -121,7 +142,7 @@ def active_layers(trainer: Trainer, epochs: int) -> list[int] | None:
     return None if len(active) == len(trainer.layer_windows) else active
 
 
-def fit_greedy(trainer: Trainer, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
+def fit_greedy(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
     """Layer by layer, each on its frozen predecessors' cached outputs; the head last."""
     net = trainer.net
     while trainer.phase < len(net.layers):
@@ -153,7 +174,7 @@ def fit_greedy(trainer: Trainer, train: Any, epochs: int, batch_size: int, eval_
 
 
 def greedy_step(
-    trainer: Trainer, k: int, pos_in: torch.Tensor, neg_in: torch.Tensor, idx: torch.Tensor
+    trainer: Any, k: int, pos_in: torch.Tensor, neg_in: torch.Tensor, idx: torch.Tensor
 ) -> dict[str, float]:
     """One update of layer ``k`` alone on cached inputs (this process's rows ``idx`` of the batch)."""
     trainer.set_lr()
@@ -169,7 +190,7 @@ def greedy_step(
 
 
 @torch.no_grad()
-def frozen_inputs(trainer: Trainer, data: Any, k: int, drawn: torch.Tensor | None) -> torch.Tensor:
+def frozen_inputs(trainer: Any, data: Any, k: int, drawn: torch.Tensor | None) -> torch.Tensor:
     """Layer k's input for every sample of ``data`` through the frozen layers below it: the positives
     (``drawn`` is ``None``) or the negatives drawn for the whole set."""
     net, out = trainer.net, []
@@ -184,7 +205,7 @@ def frozen_inputs(trainer: Trainer, data: Any, k: int, drawn: torch.Tensor | Non
     return torch.cat(out)
 
 
-def greedy_negatives(trainer: Trainer, data: Any, k: int, block: int) -> torch.Tensor:
+def greedy_negatives(trainer: Any, data: Any, k: int, block: int) -> torch.Tensor:
     """Negatives for the whole set; hard wrong labels are scored by the frozen layers below ``k``.
 
     Drawn from a generator seeded by (seed, layer, refresh block), so a resumed run (and every process of
@@ -204,7 +225,7 @@ def greedy_negatives(trainer: Trainer, data: Any, k: int, block: int) -> torch.T
     return trainer.negatives_now().draw_all(net, data.x, y, scores, gen, first_layer=k == 0)
 
 
-def fit_head(trainer: Trainer, train: Any, epochs: int, batch_size: int) -> float:
+def fit_head(trainer: Any, train: Any, epochs: int, batch_size: int) -> float:
     """Greedy schedule: train the linear head on frozen features; returns its last epoch's mean loss."""
     net = trainer.net
     assert net.head is not None
@@ -228,7 +249,7 @@ def fit_head(trainer: Trainer, train: Any, epochs: int, batch_size: int) -> floa
     return mean
 
 
-def progress_bar(trainer: Trainer, total: int, desc: str) -> Any:
+def progress_bar(trainer: Any, total: int, desc: str) -> Any:
     """A tqdm bar on the main process when progress is on, else ``None``."""
     if not trainer.progress:
         return None

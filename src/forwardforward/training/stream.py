@@ -14,13 +14,10 @@ import math
 import resource
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
 
 
 class StreamError(ValueError):
@@ -38,7 +35,7 @@ def rss_mib() -> tuple[float, float]:
         return 0.0, peak
 
 
-def _as_batch(item: Any, k: int, trainer: Trainer, sample_shape: tuple[int, ...] | None) -> tuple:
+def _as_batch(item: Any, k: int, trainer: Any, sample_shape: tuple[int, ...] | None) -> tuple:
     """Validate stream item ``k`` and return it as ``(x, y)`` tensors; errors say what was expected."""
     if not isinstance(item, (tuple, list)) or len(item) != 2:
         raise StreamError(
@@ -81,7 +78,7 @@ def _as_batch(item: Any, k: int, trainer: Trainer, sample_shape: tuple[int, ...]
 
 
 def fit_stream(
-    trainer: Trainer,
+    trainer: Any,
     stream: Iterable[Any],
     eval_data: Any = None,
     eval_every: int | None = None,
@@ -114,93 +111,115 @@ def fit_stream(
             raise ValueError(f"{name} must be >= 1, got {v}")
     if buffer_size is not None and batch_size is not None and buffer_size < batch_size:
         raise ValueError(f"buffer_size ({buffer_size}) must hold at least one batch ({batch_size})")
-    if expected_samples:
-        trainer.total_steps = math.ceil(expected_samples / (batch_size or buffer_size or 1))
-    else:
-        trainer.total_steps = 0
-    rows: list[dict[str, Any]] = []
-    held_x: list[torch.Tensor] = []
-    held_y: list[torch.Tensor] = []
-    held = 0
-    samples = items = 0
-    next_eval = eval_every
-    sample_shape: tuple[int, ...] | None = None
-    largest = 0
-    train_seconds = 0.0
+    steps = math.ceil(expected_samples / (batch_size or buffer_size or 1)) if expected_samples else 0
+    trainer.total_steps = steps
+    run = _StreamRun(trainer, eval_data, eval_every, buffer_size, batch_size, on_eval)
     trainer.net.train()
+    for item in stream:
+        run.feed(item)
+        if max_samples is not None and run.samples + run.held >= max_samples:
+            break
+    return run.finish()
 
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        nonlocal samples, train_seconds
+
+class _StreamRun:
+    """The state of one pass over a stream: what is held for the next step, what was trained, when to
+    evaluate next."""
+
+    def __init__(
+        self,
+        trainer: Any,
+        eval_data: Any,
+        eval_every: int | None,
+        buffer_size: int | None,
+        batch_size: int | None,
+        on_eval: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        self.trainer, self.eval_data, self.eval_every, self.on_eval = trainer, eval_data, eval_every, on_eval
+        self.buffer_size, self.batch_size = buffer_size, batch_size
+        self.rows: list[dict[str, Any]] = []
+        self.held_x: list[torch.Tensor] = []
+        self.held_y: list[torch.Tensor] = []
+        self.held = self.samples = self.items = self.largest = 0
+        self.next_eval = eval_every
+        self.sample_shape: tuple[int, ...] | None = None
+        self.train_seconds = 0.0
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         t0 = time.perf_counter()
-        trainer.train_step(x.to(trainer.device), y.to(trainer.device))
-        train_seconds += time.perf_counter() - t0
-        samples += len(y)
+        self.trainer.train_step(x.to(self.trainer.device), y.to(self.trainer.device))
+        self.train_seconds += time.perf_counter() - t0
+        self.samples += len(y)
 
-    def evaluate() -> None:
-        ev = trainer.net.evaluate(eval_data)
+    def flush(self) -> None:
+        """One (possibly short) step on everything held."""
+        self.step(torch.cat(self.held_x), torch.cat(self.held_y))
+        self.held_x, self.held_y, self.held = [], [], 0
+
+    def feed(self, item: Any) -> None:
+        """Take one stream item; step whenever a batch is complete or the buffer would overflow."""
+        x, y = _as_batch(item, self.items, self.trainer, self.sample_shape)
+        self.items += 1
+        self.sample_shape = tuple(x.shape[1:])
+        if self.buffer_size is None:
+            self.buffer_size = self.batch_size or len(y)
+        if len(y) > self.buffer_size:
+            raise StreamError(
+                f"stream item {self.items - 1} has {len(y)} samples, more than the buffer of "
+                f"{self.buffer_size}; yield smaller batches or raise buffer_size"
+            )
+        step_size = self.batch_size or len(y)
+        if self.held + len(y) > self.buffer_size:  # an item larger than any before: flush (a short step)
+            self.flush()
+        self.held_x.append(x)
+        self.held_y.append(y)
+        self.held += len(y)
+        while self.held >= step_size:
+            bx, by = torch.cat(self.held_x), torch.cat(self.held_y)
+            self.step(bx[:step_size], by[:step_size])
+            rest = self.held - step_size
+            self.held_x, self.held_y, self.held = (
+                ([bx[step_size:]], [by[step_size:]], rest) if rest else ([], [], 0)
+            )
+            self.maybe_evaluate()
+        # Make room for the next item now, before it is pulled (sized like the largest so far), so that
+        # what is held plus what arrives never exceeds the buffer.
+        self.largest = max(self.largest, len(y))
+        if self.held and self.held + self.largest > self.buffer_size:
+            self.flush()
+            self.maybe_evaluate()
+
+    def evaluate(self) -> None:
+        ev = self.trainer.net.evaluate(self.eval_data)
         cur, peak = rss_mib()
         row = {
-            "samples": samples,
-            "items": items,
-            "seconds": round(train_seconds, 2),
+            "samples": self.samples,
+            "items": self.items,
+            "seconds": round(self.train_seconds, 2),
             "accuracy": ev["accuracy"],
             "rss_mib": round(cur, 1),
             "peak_rss_mib": round(peak, 1),
         }
         if "head_accuracy" in ev:
             row["head_accuracy"] = ev["head_accuracy"]
-        rows.append(row)
-        if on_eval is not None:
-            on_eval(row)
+        self.rows.append(row)
+        if self.on_eval is not None:
+            self.on_eval(row)
 
-    def maybe_evaluate() -> None:
-        nonlocal next_eval
-        if eval_data is not None and next_eval is not None and samples >= next_eval:
-            evaluate()
-            while next_eval <= samples:
-                next_eval += eval_every  # type: ignore[operator]
+    def maybe_evaluate(self) -> None:
+        if self.eval_data is not None and self.next_eval is not None and self.samples >= self.next_eval:
+            self.evaluate()
+            while self.next_eval <= self.samples:
+                self.next_eval += self.eval_every  # type: ignore[operator]
 
-    for item in stream:
-        x, y = _as_batch(item, items, trainer, sample_shape)
-        items += 1
-        sample_shape = tuple(x.shape[1:])
-        limit = buffer_size or batch_size or len(y)
-        if buffer_size is None:
-            buffer_size = limit
-        if len(y) > buffer_size:
-            raise StreamError(
-                f"stream item {items - 1} has {len(y)} samples, more than the buffer of {buffer_size}; "
-                f"yield smaller batches or raise buffer_size"
-            )
-        step_size = batch_size or len(y)
-        if held + len(y) > buffer_size:  # an item larger than any before: flush what is held (a short step)
-            step(torch.cat(held_x), torch.cat(held_y))
-            held_x, held_y, held = [], [], 0
-        held_x.append(x)
-        held_y.append(y)
-        held += len(y)
-        while held >= step_size:
-            bx, by = torch.cat(held_x), torch.cat(held_y)
-            step(bx[:step_size], by[:step_size])
-            rest = held - step_size
-            held_x, held_y, held = ([bx[step_size:]], [by[step_size:]], rest) if rest else ([], [], 0)
-            maybe_evaluate()
-        # Make room for the next item now, before it is pulled (sized like the largest so far), so that
-        # what is held plus what arrives never exceeds the buffer.
-        largest = max(largest, len(y))
-        if held and held + largest > buffer_size:
-            step(torch.cat(held_x), torch.cat(held_y))
-            held_x, held_y, held = [], [], 0
-            maybe_evaluate()
-        if max_samples is not None and samples + held >= max_samples:
-            break
-    if held:
-        step(torch.cat(held_x), torch.cat(held_y))
-    if items == 0:
-        raise StreamError("the stream yielded no batches")
-    if eval_data is not None and (not rows or rows[-1]["samples"] != samples):
-        evaluate()
-    return rows
+    def finish(self) -> list[dict[str, Any]]:
+        if self.held:
+            self.flush()
+        if self.items == 0:
+            raise StreamError("the stream yielded no batches")
+        if self.eval_data is not None and (not self.rows or self.rows[-1]["samples"] != self.samples):
+            self.evaluate()
+        return self.rows
 
 
 def batches(data: Any, batch_size: int, seed: int | None = 0, classes: Iterable[int] | None = None) -> Any:

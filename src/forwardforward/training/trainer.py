@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..negatives import Negatives, RandomLabel, build_negatives
 from ..network import FFNetwork
@@ -34,6 +33,7 @@ from .optimization import (
     epoch_cooldown_factor,
     network_groups,
 )
+from .step import step
 from .strategies import SingleProcess
 from .update import apply_update
 
@@ -43,7 +43,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 SCHEDULES = ("all", "greedy")
-PHASES = ("together", "alternate")
+PHASES = ("together", "halves", "alternate")
 
 
 def check_options(net: FFNetwork, opts: dict[str, Any]) -> None:
@@ -76,13 +76,24 @@ def check_options(net: FFNetwork, opts: dict[str, Any]) -> None:
         raise ValueError(f"autocast must be None or 'bf16', got {opts['autocast']!r}")
     if opts["phases"] not in PHASES:
         raise ValueError(f"phases must be one of {PHASES}, got {opts['phases']!r}")
-    if opts["phases"] == "alternate":
+    if opts["phases"] != "together":
         if opts["schedule"] != "all" or not net.needs_negatives:
             raise ValueError(
-                "phases='alternate' trains every layer on every batch: use schedule='all' with negatives"
+                f"phases={opts['phases']!r} trains every layer on every batch: use schedule='all' with "
+                "negative data"
             )
         for layer in net.layers:
             layer.loss.one_sided(torch.zeros(1), True)  # a loss without halves fails now, not mid-training
+
+
+def _negatives_for(net: FFNetwork, negatives: str | Negatives) -> Negatives:
+    built = build_negatives(negatives)
+    if built.label_free and net.labels is not None:
+        raise ValueError(
+            "unsupervised training (negative images) needs a network without a label embedding; build "
+            "it with labels=None (config: model.labels=none)"
+        )
+    return built
 
 
 class Trainer:
@@ -97,9 +108,10 @@ class Trainer:
         layer_lr: optional per-layer learning rates (one per layer) overriding ``lr``.
         head_lr, head_weight_decay: the linear head's (default ``lr`` and ``weight_decay``).
         schedule: ``"all"`` (every layer every batch) or ``"greedy"`` (layer by layer).
-        phases: ``"together"`` (positives and negatives in one update) or ``"alternate"`` (a positive-only
-            update, then a negative-only one: Hinton's separate wake and sleep phases; needs thresholded
-            losses).
+        phases: ``"together"`` (positives and negatives in one forward pass and one loss), ``"halves"``
+            (each in its own forward pass with its half of the loss, one update) or ``"alternate"`` (one
+            update per half, so they never share one: Hinton's separate wake and sleep phases). The last
+            two need thresholded losses.
         cooldown_start: fraction of training after which the learning rate decays linearly to 0 (1.0:
             constant); ``cooldown_every`` ``"step"`` or ``"epoch"`` (Hinton's code: once per epoch).
         hard_source: where hard negatives' scores come from: ``"head"`` (the linear head on a neutral-label
@@ -154,47 +166,47 @@ class Trainer:
         strategy: SingleProcess | None = None,
     ) -> None:
         check_options(net, locals())
-        self.negatives = build_negatives(negatives)
-        if self.negatives.label_free and net.labels is not None:
-            raise ValueError(
-                "unsupervised training (negative images) needs a network without a label embedding; build "
-                "it with labels=None (config: model.labels=none)"
-            )
+        self.negatives = _negatives_for(net, negatives)
         self.strategy = strategy or SingleProcess()
         self.device = torch.device(device) if device is not None else next(net.parameters()).device
         self.net = net.to(self.device)
         self.strategy.setup(self.net)
-        if hard_source == "head" and net.head is None:
-            hard_source = "goodness"
-        self.hard_source, self.schedule, self.phases = hard_source, schedule, phases
+        self.hard_source = "goodness" if net.head is None else hard_source
+        self.schedule, self.phases = schedule, phases
         self.hard_warmup_epochs = int(getattr(self.negatives, "warmup_epochs", 0)) or hard_warmup_epochs
         self.cooldown_start, self.cooldown_every = cooldown_start, cooldown_every
         self.layer_windows = [tuple(int(v) for v in w) for w in layer_windows] if layer_windows else None
         self.augment, self.autocast = augment, autocast
         self.config = config or {}
-        self.negatives_refresh = max(1, int(negatives_refresh))
-        self.layerwise_step = bool(layerwise_step)
+        self.negatives_refresh, self.layerwise_step = max(1, int(negatives_refresh)), bool(layerwise_step)
         if compile:
             for layer in net.layers:
                 layer.compile()
         groups = network_groups(net, lr, weight_decay, layer_lr, head_lr, head_weight_decay, decay_biases)
         self.optimizer = build_optimizer(groups, optimizer, lr, weight_decay, **(optimizer_kwargs or {}))
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
-        self.generator = torch.Generator().manual_seed(seed)
-        self.seed = seed
+        self.generator, self.seed = torch.Generator().manual_seed(seed), seed
+        self._set_outputs(out_dir, callbacks, progress, tensorboard)
+        # epochs completed (all schedule) / in the current layer phase (greedy); greedy: the layer trained
+        self.epoch = self.phase = self.step_count = 0
+        self.total_steps = self.total_epochs = 0  # set by fit(); 0 keeps the learning rate constant
+        self.local_rows = 0  # rows this process computed in the current step (gradient weighting)
+        self.history: list[dict[str, Any]] = []
+
+    def _set_outputs(
+        self,
+        out_dir: str | Path | None,
+        callbacks: Sequence[Callback] | None,
+        progress: bool,
+        tensorboard: bool,
+    ) -> None:
+        """Files, callbacks and progress bars: on the main process only."""
         main = self.strategy.is_main
         self.out_dir = Path(out_dir) if out_dir is not None and main else None
         self.callbacks: list[Callback] = list(callbacks or []) if main else []
         if self.out_dir is not None:
             self.callbacks = default_callbacks(self.out_dir, tensorboard) + self.callbacks
         self.progress = progress and main
-        self.epoch = 0  # epochs completed (all schedule) / in the current layer phase (greedy)
-        self.phase = 0  # greedy: the layer being trained
-        self.step_count = 0
-        self.total_steps = 0  # set by fit(); 0 keeps the learning rate constant
-        self.total_epochs = 0  # likewise, for cooldown_every="epoch"
-        self.local_rows = 0  # rows this process computed in the current step (gradient weighting)
-        self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ public API
     def fit(
@@ -254,7 +266,7 @@ class Trainer:
         """
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else nullcontext()
         with autocast:
-            return self._step(x, y, layers)
+            return step(self, x, y, layers)
 
     def update(self, loss: torch.Tensor, module: Any = None, optimizer: Any = None) -> None:
         """The one optimiser step of the library: zero the gradients, back-propagate ``loss``, let the
@@ -271,109 +283,11 @@ class Trainer:
             drop=module,
         )
 
-    # ------------------------------------------------------------------ the step
-    def _step(self, x: torch.Tensor, y: torch.Tensor | None, layers: Sequence[int] | None) -> dict:
-        net, local = self.net, self.strategy.local
-        self.set_lr()
-        head_loss, scores, capture = self._head_loss(local(x), None if y is None else local(y))
-        x_pos, x_neg, y_true = self._inputs(x, y, scores)
-        x_pos, x_neg = local(x_pos), local(x_neg)
-        y_true = None if y_true is None else local(y_true)
-        self.local_rows = len(x_pos)
-        if self.layerwise_step:
-            return self.step_row(self._layerwise(x_pos, x_neg, head_loss, layers, y_true), head_loss, layers)
-        losses, stats = net.local_losses(x_pos, x_neg, layers, y=y_true, capture=capture)
-        if capture is not None:
-            head_loss = self._captured_head_loss(capture, local(x), local(y))  # type: ignore[arg-type]
-        self.check_finite(losses, head_loss, layers)
-        total = torch.stack(losses).sum()
-        self.update(total if head_loss is None else total + head_loss)
-        return self.step_row(stats, head_loss, layers)
-
-    def _head_loss(
-        self, x: torch.Tensor, y: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, dict[int, torch.Tensor] | None]:
-        """The linear head's loss on a neutral-label pass, and its logits as class scores for hard
-        negatives. With no label in the input (channel-wise competition) the head's features are the
-        positives' activities: a ``capture`` dict asks the local-loss pass for them instead."""
-        net = self.net
-        if net.head is None or y is None:
-            return None, None, None
-        if net.labels is None and not net.needs_negatives and not self.layerwise_step:
-            return None, None, dict.fromkeys(net.head_layers, torch.empty(0))
-        with torch.no_grad():
-            feats = net.features(x)
-        logits = net.head(feats)
-        scores = self.strategy.gather(logits.detach()) if self.hard_source == "head" else None
-        return F.cross_entropy(logits, y), scores, None
-
-    def _captured_head_loss(self, capture: dict[int, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> Any:
-        net = self.net
-        assert net.head is not None
-        if any(v.numel() == 0 for v in capture.values()):  # a staggered window left a head layer out
-            with torch.no_grad():
-                feats = net.features(x)
-        else:
-            feats = torch.cat([capture[i] for i in net.head_layers], 1)
-        return F.cross_entropy(net.head(feats), y)
-
-    def _inputs(
-        self, x: torch.Tensor, y: torch.Tensor | None, scores: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The whole batch's positive and negative inputs, and the labels channel-wise competition's
-        losses read instead of negatives."""
-        net = self.net
-        if not net.needs_negatives:
-            x_pos = net.embed(x, y)
-            return x_pos, x_pos[:0], y
-
-        def class_scores() -> torch.Tensor:
-            if scores is not None:
-                return scores
-            return self.strategy.gather(net.scores(self.strategy.local(x)))
-
-        x_pos, x_neg = self.negatives_now().pair(net, x, y, class_scores, self.generator)
-        return x_pos, x_neg, None
-
     def negatives_now(self) -> Negatives:
         """The negatives of this epoch: random wrong labels while hard ones warm up."""
         if self.negatives.needs_scores and self.epoch < self.hard_warmup_epochs:
             return RandomLabel()
         return self.negatives
-
-    def _layerwise(
-        self,
-        x_pos: torch.Tensor,
-        x_neg: torch.Tensor,
-        head_loss: torch.Tensor | None,
-        layers: Sequence[int] | None,
-        y: torch.Tensor | None,
-    ) -> list[Any]:
-        """The head, then each layer: back-propagated and stepped before the next layer's forward, so at
-        most one layer's activations are alive. ``torch.optim`` skips parameters whose ``.grad`` is None."""
-        self.net.zero_grad(set_to_none=True)
-        if head_loss is not None:
-            self.check_finite([], head_loss, [])
-            self.update(head_loss, module=self.net.head)
-        stats = []
-        for i, loss, st in self.net.iter_local_losses(x_pos, x_neg, layers, y=y):
-            self.check_finite([loss], None, [i])
-            self.update(loss, module=self.net.layers[i])
-            stats.append(st)
-        return stats
-
-    def step_row(
-        self, stats: Sequence[Any], head_loss: torch.Tensor | None, layers: Sequence[int] | None
-    ) -> dict:
-        """A step's statistics by name (``loss/i``, ``sep/i``, ``g_pos/i``, ``g_neg/i``, ``loss/head``)."""
-        self.step_count += 1
-        row: dict[str, float] = {}
-        for i, st in zip(layers if layers is not None else range(len(self.net.layers)), stats):
-            row.update({f"loss/{i}": st.loss, f"sep/{i}": st.separation, f"g_pos/{i}": st.g_pos})
-            row[f"g_neg/{i}"] = st.g_neg
-        if head_loss is not None:
-            row["loss/head"] = float(head_loss.detach())
-        return row
 
     # ------------------------------------------------------------------ helpers
     def batches(self, n: int, batch_size: int) -> list[torch.Tensor]:
@@ -441,6 +355,7 @@ class Trainer:
             "step_count": self.step_count,
             "rng": {"generator": self.generator.get_state(), "torch": torch.get_rng_state()},
             "history": self.history,
+            **({"negatives": negatives} if (negatives := self.negatives.state()) is not None else {}),
         }
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
@@ -450,6 +365,7 @@ class Trainer:
         self.generator.set_state(ckpt["rng"]["generator"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.history = list(ckpt["history"])
+        self.negatives.restore(ckpt.get("negatives"))
 
     def save_checkpoint(self, path: str | Path) -> Path:
         return save_atomic(self.state_dict(), path)
