@@ -160,11 +160,10 @@ def test_width_threshold_is_rejected_for_width_independent_goodness(goodness: st
 
 
 def test_width_threshold_needs_units_for_an_opaque_block() -> None:
+    width = {"goodness": "sumsq", "loss": "softplus", "loss_kwargs": {"threshold": "width"}}
     with pytest.raises(ValueError, match="pass num_units="):
-        FFLayer(nn.Sequential(nn.Linear(3, 4)), goodness="sumsq", loss_kwargs={"threshold": "width"})
-    layer = FFLayer(
-        nn.Sequential(nn.Linear(3, 4)), goodness="sumsq", loss_kwargs={"threshold": "width"}, num_units=4
-    )
+        FFLayer(nn.Sequential(nn.Linear(3, 4)), **width)
+    layer = FFLayer(nn.Sequential(nn.Linear(3, 4)), num_units=4, **width)
     assert layer.loss.threshold == 4.0
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .activations import build_activation
+from .defaults import MODEL
 from .goodness import build_goodness
 from .losses import FFLoss, build_loss
 from .normalize import build_normalize
@@ -54,13 +55,13 @@ class FFLayer(nn.Module):
     def __init__(
         self,
         block: nn.Module,
-        activation: str | nn.Module = "relu",
-        goodness: str | nn.Module = "sumsq",
-        loss: str | nn.Module = "softplus",
-        normalize: str | nn.Module | None = "rms",
-        peer_norm: float = 0.0,
-        peer_momentum: float = 0.9,
-        peer_gated: bool = True,
+        activation: str | nn.Module = MODEL.activation,
+        goodness: str | nn.Module = MODEL.goodness,
+        loss: str | nn.Module = MODEL.loss,
+        normalize: str | nn.Module | None = MODEL.normalize,
+        peer_norm: float = MODEL.peer_norm,
+        peer_momentum: float = MODEL.peer_momentum,
+        peer_gated: bool = MODEL.peer_gated,
         loss_kwargs: dict[str, Any] | None = None,
         goodness_kwargs: dict[str, Any] | None = None,
         num_units: int | None = None,

@@ -15,6 +15,7 @@ from torch import nn
 
 from . import scoring
 from .boxes import call_box
+from .defaults import MODEL
 from .init import initialize
 from .labels.embeddings import LabelEmbedding, build_labels
 from .layers import FFLayer, LayerStats, linear_layer
@@ -88,16 +89,16 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         cls,
         dims: Sequence[int],
         num_classes: int | None = 10,
-        labels: str | LabelEmbedding | None = "overlay",
-        label_strength: float = 1.0,
-        bias: bool = True,
+        labels: str | LabelEmbedding | None = MODEL.labels,
+        label_strength: float = MODEL.label_strength,
+        bias: bool = MODEL.bias,
         score_layers: Sequence[int] | None = None,
         head_layers: Sequence[int] | None = None,
-        head: bool = True,
+        head: bool = MODEL.head,
         between: dict[int, Any] | None = None,
         input_normalize: str | nn.Module | None = None,
-        head_bias: bool = True,
-        init: str = "torch",
+        head_bias: bool = MODEL.head_bias,
+        init: str = MODEL.init,
         **layer_kwargs: Any,
     ) -> FFNetwork:
         """An FF MLP. ``dims = [input_dim, hidden_1, ..., hidden_n]``; ``input_dim`` is the raw input size

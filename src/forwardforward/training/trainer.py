@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ..defaults import TRAINER
 from ..negatives import Negatives, RandomLabel, build_negatives
 from ..network import FFNetwork
 from . import schedules
@@ -135,22 +136,22 @@ class Trainer:
     def __init__(
         self,
         net: FFNetwork,
-        negatives: str | Negatives = "hard",
-        optimizer: str = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
+        negatives: str | Negatives = TRAINER.negatives,
+        optimizer: str = TRAINER.optimizer,
+        lr: float = TRAINER.lr,
+        weight_decay: float = TRAINER.weight_decay,
         optimizer_kwargs: dict[str, Any] | None = None,
         layer_lr: Sequence[float] | None = None,
         head_lr: float | None = None,
         head_weight_decay: float | None = None,
-        decay_biases: bool = True,
-        schedule: str = "all",
-        phases: str = "together",
-        cooldown_start: float = 1.0,
-        cooldown_every: str = "step",
-        hard_source: str = "head",
-        hard_warmup_epochs: int = 0,
-        seed: int = 0,
+        decay_biases: bool = TRAINER.decay_biases,
+        schedule: str = TRAINER.schedule,
+        phases: str = TRAINER.phases,
+        cooldown_start: float = TRAINER.cooldown_start,
+        cooldown_every: str = TRAINER.cooldown_every,
+        hard_source: str = TRAINER.hard_source,
+        hard_warmup_epochs: int = TRAINER.hard_warmup_epochs,
+        seed: int = TRAINER.seed,
         device: str | torch.device | None = None,
         out_dir: str | Path | None = None,
         callbacks: Sequence[Callback] | None = None,
@@ -212,8 +213,8 @@ class Trainer:
     def fit(
         self,
         train: Any,
-        epochs: int,
-        batch_size: int = 256,
+        epochs: int = TRAINER.epochs,
+        batch_size: int = TRAINER.batch_size,
         eval_data: Any = None,
         resume: str | Path | None = None,
     ) -> list[dict[str, Any]]:
