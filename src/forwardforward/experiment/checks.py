@@ -119,6 +119,11 @@ def check_capabilities(cfg: DictConfig) -> None:
             f"model.labels={m.labels} is an image channel for CNNs; an MLP takes overlay, append, channels "
             "or none"
         )
+    if m.kind != "sequence" and cfg.sequence.negatives != "teacher":
+        raise ConfigError(
+            f"sequence.negatives={cfg.sequence.negatives} is for model.kind=sequence (got {m.kind}); "
+            "other kinds take their negatives from trainer.negatives"
+        )
     _check_phases(cfg)
 
 
