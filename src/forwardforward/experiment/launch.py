@@ -34,8 +34,6 @@ def run_distributed(cfg: DictConfig, out: Path | None, pipeline: bool = False) -
     """In a process that has joined the group: data parallel :func:`run` or :func:`run_pipeline`."""
     torch.set_num_threads(cfg.trainer.threads or 1)
     result = run_pipeline(cfg, out) if pipeline else run(cfg, out, strategy=DataParallel())
-    if result:
-        result.update(mode="pipeline" if pipeline else "data-parallel", nproc=dist.get_world_size())
     check_peers(TIMEOUT_S)
     return result
 
@@ -92,7 +90,7 @@ def run_pipeline(cfg: DictConfig, out: Path | None) -> dict[str, Any]:
     if not main:
         return {}
     result = test_results(cfg, net, splits, history, time.perf_counter() - t0)
-    result["test_accuracy_head"] = None  # the pipeline trains no head
+    result.update(test_accuracy_head=None, mode="pipeline", nproc=dist.get_world_size())  # no head in a pipe
     if out is not None:
         write_text_atomic(out / "results.json", json.dumps({**result, "history": history}, indent=2))
     return result

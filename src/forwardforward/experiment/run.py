@@ -56,6 +56,8 @@ def run(
         result, history = _run_backprop(cfg, splits)
     else:
         result, history = _run_ff(cfg, out, resume, strategy, splits)
+    if strategy is not None and strategy.world > 1:
+        result.update(mode="data-parallel", nproc=strategy.world)
     if out is not None and main:
         write_text_atomic(out / "results.json", json.dumps({**result, "history": history}, indent=2))
     return result if main else {}
