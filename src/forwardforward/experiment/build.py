@@ -219,42 +219,30 @@ def train_frozen_readout(cfg: DictConfig, splits: Any) -> list[dict[str, float]]
     """The config's network left at its (seeded) random initialisation, with only a linear softmax readout
     trained on its normalised activities, on the FF run's budget: the baseline FF's features must beat."""
     net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
-    t = cfg.trainer
-    return frozen_readout(
-        net,
-        splits.train,
-        splits.test,
-        device=t.device,
-        epochs=t.epochs,
-        batch_size=t.batch_size,
-        optimizer=t.optimizer,
-        lr=t.lr,
-        weight_decay=t.weight_decay,
-        optimizer_kwargs=optimizer_kwargs(cfg),
-        seed=t.seed,
-        cooldown_start=t.cooldown_start,
-    )
+    return frozen_readout(net, splits.train, splits.test, **training_budget(cfg))
 
 
 def train_twin_model(cfg: DictConfig, model: Any, splits: Any, augment: Any = None) -> list[dict[str, float]]:
     """Train a backprop model end to end with the FF run's optimiser, schedule, batch, epochs and seed
     (the model is built, and seeded, by the caller)."""
+    return train_backprop(model, splits.train, eval_data=splits.test, augment=augment, **training_budget(cfg))
+
+
+def training_budget(cfg: DictConfig) -> dict[str, Any]:
+    """What a comparison run shares with the FF run: epochs, batch size, optimiser (and its arguments),
+    learning rate and its schedule, weight decay, seed and device."""
     t = cfg.trainer
-    return train_backprop(
-        model,
-        splits.train,
-        t.epochs,
-        t.batch_size,
-        t.optimizer,
-        t.lr,
-        t.weight_decay,
-        optimizer_kwargs(cfg),
-        eval_data=splits.test,
-        seed=t.seed,
-        device=t.device,
-        cooldown_start=t.cooldown_start,
-        augment=augment,
-    )
+    return {
+        "epochs": t.epochs,
+        "batch_size": t.batch_size,
+        "optimizer": t.optimizer,
+        "lr": t.lr,
+        "weight_decay": t.weight_decay,
+        "optimizer_kwargs": optimizer_kwargs(cfg),
+        "seed": t.seed,
+        "device": t.device,
+        "cooldown_start": t.cooldown_start,
+    }
 
 
 __all__ = [
@@ -269,4 +257,5 @@ __all__ = [
     "train_backprop_twin",
     "train_frozen_readout",
     "train_twin_model",
+    "training_budget",
 ]
