@@ -2,12 +2,13 @@
 
     python benchmarks/analog_curves.py --root ../shared/data/fashion-mnist [--out docs/figures]
 
-Both learning rules train and are tested with the same imperfections (see :mod:`forwardforward.hardware.analog`):
-relative Gaussian noise σ on every weight and activation read, or k-bit weights and activations (straight-
-through estimator for the quantisers, in both). FF: the tuned recipe (SymBa, meansq goodness, label
-appended at strength 5, hard negatives, Adam 3e-3, cooldown after half), goodness accuracy; backprop: the
-same hidden sizes, Adam, learning rate, batch and schedule. To fit a 1-thread CPU budget it trains on the
-first ``--train-size`` training images for ``--epochs`` epochs and tests on the first ``--test-size`` test
+Both learning rules train and are tested with the same imperfections
+(see :mod:`forwardforward.hardware.analog`): relative Gaussian noise σ on every weight and activation
+read, or k-bit weights and activations (straight-through estimator for the quantisers, in both). FF: the
+tuned recipe (SymBa, meansq goodness, label appended at strength 5, hard negatives, Adam 3e-3, cooldown
+after half), goodness accuracy; backprop: the same hidden sizes, Adam, learning rate, batch and schedule.
+To fit a 1-thread CPU budget it trains on the first ``--train-size`` training images for ``--epochs``
+epochs and tests on the first ``--test-size`` test
 images. Writes docs/figures/analog_noise.png and analog_bits.png and prints JSON lines.
 """
 

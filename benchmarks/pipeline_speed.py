@@ -3,7 +3,7 @@
     python benchmarks/pipeline_speed.py --root ../shared/data/fashion-mnist [--train-subset 60000]
         [--epochs 1] [--hidden 2000 2000 2000 2000] [--batch 100] [--nproc 2] [--repeats 3]
 
-Runs :func:`forwardforward.training.distributed.pipeline_fit` twice on the same network (4x2000, mean-of-squares
+Runs :func:`forwardforward.training.pipeline.pipeline_fit` twice on the same network (4x2000, mean-of-squares
 goodness, SymBa loss, label appended at strength 5, random negatives, Adam 3e-3) and data: once in a
 one-process group, once with ``--nproc`` ranks (gloo on 127.0.0.1). Both train every layer on the same
 inputs in the same order, so accuracy should match; the pipeline should take about 1/nproc of the time
@@ -29,7 +29,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import forwardforward as ff
-from forwardforward.training.distributed import free_port, init, pipeline_fit
+from forwardforward.training.pipeline import pipeline_fit
+from forwardforward.training.strategies import free_port, init
 
 
 def _worker(rank: int, world: int, init_method: str, a: argparse.Namespace, out: str) -> None:

@@ -7,6 +7,7 @@ together on real images: 10,000 training images, 3 epochs of batch 64, evaluated
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -47,11 +48,12 @@ def test_ff_mlp_learns_real_fashion_mnist() -> None:
 def test_shipped_configs_load_and_build(path: Path) -> None:
     """Every shipped config passes the strict schema and builds its network (no training)."""
     cfg = ff.load_config(path)
-    if cfg.model.kind == "cnn":  # conv layers: their channels; CIFAR images are 3x32x32
-        cifar = str(cfg.data.name).startswith("cifar")
-        net = build_network(cfg, 3072 if cifar else 784, 100 if cfg.data.name == "cifar100" else 10)
+    shape = (3, 32, 32) if str(cfg.data.name).startswith("cifar") else (1, 28, 28)
+    if cfg.model.kind == "cnn":  # conv layers: their channels
+        net = build_network(cfg, shape, 100 if cfg.data.name == "cifar100" else 10)
         assert [layer.block.out_channels for layer in net.layers] == [c.channels for c in cfg.model.conv]
     else:
         net = build_network(cfg, 784, 10)
         assert [layer.num_units for layer in net.layers] == list(cfg.model.hidden)
-    build_trainer(cfg, net)
+    images = SimpleNamespace(x=torch.rand(8, *shape))  # what the user's bad data is shaped like
+    build_trainer(cfg, net, train=images)

@@ -14,7 +14,8 @@ import pytest
 
 from forwardforward.experiment.build import build_network, load_data
 from forwardforward.experiment.config import load_config
-from forwardforward.experiment.unsupervised import fit_unsupervised, probe_from_config
+from forwardforward.experiment.run import run
+from forwardforward.experiment.unsupervised import probe_from_config
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +32,8 @@ def test_topk_hybrid_training_beats_random_conv_features_and_dense_goodness_does
     assert cfg.model.goodness == "topk"
     splits = load_data(cfg)
     untrained = probe_from_config(cfg, build_network(cfg, 784, 10), splits)["probe"]["accuracy"]
-    topk = fit_unsupervised(cfg, None, splits=splits)["test_accuracy_probe"]
-    dense = fit_unsupervised(load_config(CONFIG, [*small, "model.goodness=meansq"]), None, splits=splits)
+    topk = run(cfg, None, splits=splits)["test_accuracy_probe"]
+    dense = run(load_config(CONFIG, [*small, "model.goodness=meansq"]), None, splits=splits)
     # Measured when written: untrained 87.22%, top-k 88.53%, dense (mean of squares) 83.87%.
     assert topk > untrained + 0.005, (topk, untrained)
     assert dense["test_accuracy_probe"] < untrained, (dense["test_accuracy_probe"], untrained)
