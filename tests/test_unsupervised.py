@@ -349,3 +349,151 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path) -> None:
     run(1, tmp_path / "a")
     resumed = run(2, tmp_path / "b", resume=tmp_path / "a" / "checkpoint.pt")
     assert all(torch.equal(a, b) for a, b in zip(straight, resumed))
+
+
+# ------------------------------------------------------------------ Hinton's faithful pieces, unsupervised
+@pytest.mark.parametrize("schedule", ["all", "greedy"])
+def test_input_normalisation_reaches_every_input_unsupervised_training_feeds(schedule: str) -> None:
+    """model.input_normalize=rms (Hinton's ffnormrows) with no label path: every row the first layer sees
+    in training, real image or hybrid, has mean square 1, as features() (the probe's input) has. So the
+    weights do not depend on the images' scale: training on 10 x the images gives the same net."""
+    x = smooth_images(64, 6)
+    seen: list[torch.Tensor] = []
+
+    def train(scale: float, record: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        net = FFNetwork.mlp(
+            [64, 16, 16], num_classes=None, labels=None, head=False, input_normalize="rms", loss="symba"
+        )
+        if record:
+            net.layers[0].block.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach()))
+        trainer = Trainer(net, HybridNegatives(2), progress=False, seed=1, lr=3e-3, schedule=schedule)
+        trainer.fit(ArrayDataset.from_tensors(scale * x, torch.zeros(64, dtype=torch.long), 2), 2, 16)
+        return [p.detach().clone() for p in net.parameters()]
+
+    plain, scaled = train(1.0, True), train(10.0, False)
+    assert seen and all(torch.allclose(b.pow(2).mean(1), torch.ones(len(b)), atol=1e-4) for b in seen)
+    assert sum(len(b) for b in seen) >= 2 * 64  # positives and negatives both went through it
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(plain, scaled))
+
+
+@pytest.mark.parametrize("mode", ["all", "layerwise", "greedy"])
+def test_ungated_peer_normalisation_revives_a_dead_unit_in_unsupervised_training(mode: str) -> None:
+    """peer_gated=False needs the positives as the first rows of the layer's latest training forward;
+    every label-free path (one backward, layer-wise steps, greedy) keeps that, and a unit switched off for
+    every input comes back on, which no gradient could do through its ReLU."""
+    x = smooth_images(128, 7)
+    data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)
+
+    def dead_unit_on(gated: bool) -> float:
+        torch.manual_seed(0)
+        net = FFNetwork.mlp(
+            [64, 8, 8], num_classes=None, labels=None, head=False, goodness="sumsq", loss="softplus",
+            loss_kwargs={"threshold": "width"}, input_normalize="rms", init="hinton",
+            peer_norm=0.3, peer_gated=gated,
+        )  # fmt: skip
+        for layer in net.layers:
+            with torch.no_grad():
+                layer.block.weight[0] = 0.0
+                layer.block.bias[0] = -1.0  # unit 0 of each layer is off for every input
+        trainer = Trainer(
+            net, HybridNegatives(2), progress=False, seed=0, lr=0.01,
+            schedule="greedy" if mode == "greedy" else "all", layerwise_step=mode == "layerwise",
+        )  # fmt: skip
+        trainer.fit(data, epochs=8, batch_size=32)
+        with torch.no_grad():
+            acts = net.activities(net.embed_neutral(x))
+        return min(float((h[:, 0] > 0).float().mean()) for h in acts)
+
+    assert dead_unit_on(True) == 0.0  # gated: the ReLU blocks the peer term, the unit stays dead
+    assert dead_unit_on(False) > 0.5  # ungated: it fires again, in every layer
+
+
+def test_conv_peer_normalisation_is_per_channel_and_revives_a_dead_channel() -> None:
+    """model.peer_norm on conv layers (from the config): one running mean per channel, over the batch and
+    every position; ungated, a channel that is off everywhere comes back on."""
+    x = smooth_images(128, 8)
+    data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)
+
+    def dead_channel_on(gated: bool) -> float:
+        cfg = load_config(
+            None,
+            [
+                "model.kind=cnn",
+                "model.labels=none",
+                "model.head=false",
+                "trainer.negatives=hybrid",
+                "model.goodness=meansq",
+                "model.loss=softplus",
+                "model.threshold=1.0",
+                "model.conv=[{channels: 4, kernel: 3, pool: max}, {channels: 4, kernel: 3}]",
+                "model.peer_norm=0.5",
+                f"model.peer_gated={str(gated).lower()}",
+                "model.input_normalize=rms",
+            ],
+        )
+        net = build_network(cfg, (1, 8, 8), 10)
+        for layer in net.layers:
+            assert layer.running_mean.shape == (4,)
+            with torch.no_grad():
+                layer.block.conv.weight[0] = 0.0
+                layer.block.conv.bias[0] = -1.0  # channel 0 is off at every position of every input
+        trainer = Trainer(net, HybridNegatives(2), progress=False, seed=0, optimizer="sgd", lr=0.5)
+        trainer.fit(data, epochs=6, batch_size=32)
+        with torch.no_grad():
+            acts = net.activities(net.embed_neutral(x))
+        return min(float((h[:, 0] > 0).float().mean()) for h in acts)
+
+    assert dead_channel_on(True) == 0.0
+    assert dead_channel_on(False) > 0.2
+
+
+def test_negative_peer_norm_fails_at_config_load() -> None:
+    with pytest.raises(ConfigError, match=r"model\.peer_norm"):
+        load_config(None, ["model.peer_norm=-0.1"])
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_hinton_init_reaches_conv_layers_by_their_fan_in(local: bool) -> None:
+    """model.init=hinton on model.kind=cnn: each conv (or locally connected) map's weights are N(0, 1/fan_in)
+    with fan_in = in_channels * kernel^2, its biases 0; before, the conv block was refused."""
+    first = f"{{channels: 16, kernel: 5, pool: max, local: {str(local).lower()}}}"
+    conv = f"[{first}, {{channels: 32, kernel: 3}}]"
+    cfg = load_config(
+        None,
+        ["model.kind=cnn", "model.labels=none", "model.head=false", "trainer.negatives=hybrid",
+         f"model.conv={conv}", "model.init=hinton"],
+    )  # fmt: skip
+    net = build_network(cfg, (1, 28, 28), 10)
+    for layer, fan_in in zip(net.layers, (1 * 5 * 5, 16 * 3 * 3)):
+        w = layer.block.conv.weight.detach()
+        assert float(w.std()) == pytest.approx(fan_in**-0.5, rel=0.1)
+        assert abs(float(w.mean())) < 0.2 * fan_in**-0.5
+        assert float(layer.block.conv.bias.detach().abs().max()) == 0.0
+
+
+def test_hinton_unsup_config_is_the_papers_net_with_the_faithful_pieces_and_trains() -> None:
+    """configs/hinton-unsup.yaml: 4 x 2000 ReLUs, no label path, hybrid negatives, the pieces of Hinton's
+    code, a probe on the last three layers; shrunk, it trains through the Trainer."""
+    from pathlib import Path
+
+    from forwardforward.experiment.build import build_trainer
+
+    path = Path(__file__).parents[1] / "configs" / "hinton-unsup.yaml"
+    cfg = load_config(path)
+    m, t = cfg.model, cfg.trainer
+    assert list(m.hidden) == [2000] * 4 and m.labels == "none" and not m.head
+    assert (m.goodness, m.loss, m.threshold, m.normalize, m.input_normalize) == (
+        "sumsq", "softplus", "width", "rms", "rms",
+    )  # fmt: skip
+    assert (m.peer_norm, m.peer_gated, m.init) == (0.03, False, "hinton")
+    assert (t.negatives, t.optimizer, t.lr, t.weight_decay, t.batch_size) == (
+        "hybrid", "smoothed_sgd", 0.01, 0.001, 100,
+    )  # fmt: skip
+    assert cfg.probe.layers is None  # the default: the last three hidden layers
+    small = load_config(path, ["model.hidden=[16,16,16,16]", "trainer.progress=false"])
+    net = build_network(small, (1, 8, 8), 10)
+    trainer = build_trainer(small, net)
+    x = smooth_images(64, 9)
+    history = trainer.fit(ArrayDataset.from_tensors(x, torch.zeros(64, dtype=torch.long), 2), 2, 32)
+    assert len(history) == 2 and all(0.0 <= history[-1][f"sep/{i}"] <= 1.0 for i in range(4))

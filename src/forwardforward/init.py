@@ -31,16 +31,22 @@ def hinton(net: nn.Module) -> None:
     Scaling by the fan-in keeps a unit's total input at unit variance for a unit-RMS input, so with
     ``threshold="width"`` a layer starts with goodness near its threshold. The head starts at zero
     because its gradient does not need symmetry breaking (every class sees different targets).
+    Conv layers (and locally connected ones) too, with fan_in = in_channels * kernel * kernel.
     """
     for layer in getattr(net, "layers", []):
-        weight = getattr(layer.block, "weight", None)
+        # A conv FF block (models.conv.ConvBlock) keeps its map in .conv; the rule is the same with
+        # fan_in = in_channels * kernel * kernel, what one output value sums over.
+        target = getattr(layer.block, "conv", layer.block)
+        weight = getattr(target, "weight", None)
         if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
             raise ValueError(
                 f"init 'hinton' initialises blocks with a weight matrix; {type(layer.block).__name__} has "
                 "none. Use init='torch' or initialise the block yourself"
             )
-        weight.normal_(0.0, weight[0].numel() ** -0.5)
-        bias = getattr(layer.block, "bias", None)
+        # nn.Linear, nn.Conv2d: weight[0] is one output's inputs; LocallyConnected2d: [positions, fan_in, out]
+        fan_in = weight.shape[1] if getattr(target, "out_size", None) is not None else weight[0].numel()
+        weight.normal_(0.0, fan_in**-0.5)
+        bias = getattr(target, "bias", None)
         if isinstance(bias, torch.Tensor):
             bias.zero_()
     head = getattr(net, "head", None)

@@ -42,7 +42,8 @@ class FFLayer(nn.Module):
         loss: name or module (see :mod:`forwardforward.losses`).
         normalize: what this layer passes on: ``"rms"``, ``"length"`` or ``"none"``.
         peer_norm: weight λ of Hinton's peer normalisation (0 disables it): pushes each unit's running
-            mean activity on positive data towards the layer's average, so no unit dies or dominates.
+            mean activity on positive data towards the layer's average, so no unit dies or dominates. For
+            a conv block (activity ``[B, C, H, W]``) a unit is a channel: its mean is over every position.
         peer_momentum: decay of that running mean.
         peer_gated: ``True`` lets the peer term reach a unit's total input only through its activation
             (so a ReLU that is off gets none of it); ``False`` is Hinton's code: the term is added to the
@@ -103,9 +104,10 @@ class FFLayer(nn.Module):
         if not 0.0 <= self.peer_momentum < 1.0:
             raise ValueError(f"peer_momentum must be in [0, 1), got {peer_momentum}")
         if self.peer_norm > 0:
-            if self.num_units is None:
+            units = _peer_units(block, self.num_units)
+            if units is None:
                 raise ValueError("peer normalisation needs num_units for this block; pass num_units=")
-            self.register_buffer("running_mean", torch.zeros(self.num_units))
+            self.register_buffer("running_mean", torch.zeros(units))
 
     def __getstate__(self) -> dict[str, Any]:
         # The ungated peer stash belongs to one training step; copies and pickles never carry it.
@@ -194,6 +196,15 @@ class FFLayer(nn.Module):
         if self.training:
             self.running_mean.copy_(running.detach())
         return (running - running.mean().detach()).pow(2).sum() / (2 * (1 - self.peer_momentum))
+
+
+def _peer_units(block: nn.Module, num_units: int | None) -> int | None:
+    """How many running means peer normalisation keeps: one per channel for a block whose activity is a
+    map ``[B, C, H, W]`` (a conv block, which reports ``out_shape``), else one per unit."""
+    shape = getattr(block, "out_shape", None)
+    if shape is not None and len(shape) == 3:
+        return int(shape[0])
+    return num_units
 
 
 def _separation(g_pos: torch.Tensor, g_neg: torch.Tensor, n: int) -> float:

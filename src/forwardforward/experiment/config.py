@@ -150,6 +150,8 @@ def _validate_model_numbers(cfg: DictConfig) -> None:
         raise ConfigError(f"model.topk is how many activities the topk goodness counts: >= 1, got {m.topk}")
     if not 0 <= m.peer_momentum < 1:
         raise ConfigError(f"model.peer_momentum must be in [0, 1), got {m.peer_momentum}")
+    if m.peer_norm < 0:
+        raise ConfigError(f"model.peer_norm is a penalty weight (Hinton's 0.03), >= 0; got {m.peer_norm}")
     if m.floor <= 0:
         raise ConfigError(f"model.floor must be > 0 (it keeps log_margin's logarithm finite), got {m.floor}")
     if t.head_weight_decay is not None and t.head_weight_decay < 0:

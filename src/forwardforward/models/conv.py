@@ -261,8 +261,8 @@ def conv_layer(
 ) -> FFLayer:
     """An FFLayer around a :class:`ConvBlock`: FFConv2d. ``layer_kwargs`` go to :class:`FFLayer`."""
     s = spec if isinstance(spec, ConvSpec) else ConvSpec(**spec)
-    if layer_kwargs.get("peer_norm", 0.0):
-        raise ValueError("peer normalisation is defined for MLP layers only; set peer_norm=0 for conv layers")
+    # Peer normalisation (peer_norm > 0) is per channel here: a channel's running mean activity is over
+    # the batch and every position of its map (FFLayer sizes it from the block's out_shape).
     return FFLayer(block_from_spec(in_shape, s, bias, channels_last), **layer_kwargs)
 
 
