@@ -491,6 +491,10 @@ def test_hinton_unsup_config_is_the_papers_net_with_the_faithful_pieces_and_trai
         "hybrid", "smoothed_sgd", 0.01, 0.001, 100,
     )  # fmt: skip
     assert cfg.probe.layers is None  # the default: the last three hidden layers
+    assert (t.epochs, cfg.data.center) == (100, False)  # the paper's epochs; no centring in his recipe
+    # Our variant changes exactly two values: centred images and 3 epochs (CPU time).
+    ours = load_config(path.with_name("fmnist-unsup-centred.yaml"))
+    assert load_config(path, ["data.center=true", "trainer.epochs=3"]) == ours
     small = load_config(path, ["model.hidden=[16,16,16,16]", "trainer.progress=false"])
     net = build_network(small, (1, 8, 8), 10)
     trainer = build_trainer(small, net)
