@@ -121,7 +121,7 @@ class TrainerConfig:
     hard_warmup_epochs: int = 0  # hard negatives: random wrong labels for this many epochs first
     negatives_refresh: int = 1  # greedy: resample the whole set's negatives every N epochs
     seed: int = 0  # seeds initialisation, shuffling, augmentation, negatives and data subsets
-    device: str = "cpu"  # where to train: cpu | cuda | cuda:N | mps
+    device: str = "auto"  # where to train: auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch.set_num_threads (null: torch's default)
     progress: bool = True  # a progress bar per epoch with each layer's loss and separation
     tensorboard: bool = False  # also log the metrics for TensorBoard (OUT/tensorboard)

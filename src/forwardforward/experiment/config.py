@@ -19,6 +19,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from ..defaults import Config
 from ..registry import suggest
+from ..training.devices import check_device_name
 from .checks import ConfigError, check_capabilities, check_names
 
 
@@ -139,6 +140,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.batch_size must be >= 1, got {t.batch_size}")
     if t.lr <= 0:
         raise ConfigError(f"trainer.lr must be > 0, got {t.lr}")
+    try:
+        check_device_name(t.device)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if not m.hidden or any(h < 1 for h in m.hidden):
         raise ConfigError(f"model.hidden must be a non-empty list of positive sizes, got {list(m.hidden)}")
     if isinstance(m.threshold, str) and m.threshold != "width":
