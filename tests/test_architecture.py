@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "forwardforward"
 
 #: Lowest first. A module belongs to the first entry whose prefix matches its dotted name.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("registry", "data", "defaults")),
+    ("foundation", ("registry", "data", "defaults", "version")),
     (
         "core pieces",
         ("goodness", "losses", "normalize", "activations", "init", "optim", "boxes"),

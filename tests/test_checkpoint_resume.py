@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from forwardforward import Callback, Trainer, load_checkpoint, save_atomic
-from forwardforward.training.checkpoint import FORMAT_VERSION
+from forwardforward.training.checkpoint import FORMAT_VERSION, write_text_atomic
 
 
 def _timeless(rows: list[dict]) -> list[dict]:
@@ -281,3 +282,20 @@ def test_greedy_resume_with_negatives_refreshed_every_other_epoch(make_net, blob
     assert _timeless(history) == _timeless(full_history)
     for k, v in straight.state_dict().items():
         assert torch.equal(net.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_atomic_files_get_the_mode_any_new_file_gets(tmp_path, umask: int) -> None:
+    """Not the 0600 of the temporary file they are written to: 0644 under the usual umask."""
+    previous = os.umask(umask)
+    try:
+        files = [
+            save_atomic({"a": 1}, tmp_path / "checkpoint.pt"),
+            write_text_atomic(tmp_path / "r.json", "{}"),
+        ]
+        plain = tmp_path / "plain.txt"
+        plain.write_text("")
+    finally:
+        os.umask(previous)
+    modes = {stat.S_IMODE(f.stat().st_mode) for f in [*files, plain]}
+    assert modes == {0o666 & ~umask}

@@ -6,9 +6,10 @@ import torch
 
 from forwardforward import FFNetwork, Trainer
 from forwardforward.data import load
-from forwardforward.defaults import MODEL, TRAINER
+from forwardforward.defaults import MODEL, TRAINER, Config
 from forwardforward.experiment.build import build_network, build_trainer, sample_shape
-from forwardforward.experiment.config import load_config
+from forwardforward.experiment.config import _valid_keys, load_config
+from forwardforward.experiment.explain import key_meanings
 
 
 def test_python_defaults_build_and_train_what_ff_train_does() -> None:
@@ -38,3 +39,11 @@ def test_the_defaults_are_the_configs() -> None:
     cfg = load_config(None)
     assert cfg.model.goodness == MODEL.goodness and cfg.trainer.lr == TRAINER.lr
     assert cfg.trainer.batch_size == TRAINER.batch_size and cfg.model.labels == MODEL.labels
+
+
+def test_every_config_key_has_a_meaning() -> None:
+    """``ff config`` prints each key's meaning from its comment in defaults.py: a new key needs one."""
+    meanings = key_meanings()
+    missing = [k for k in _valid_keys(Config()) if not meanings.get(k)]
+    assert not missing, f"keys without a comment in defaults.py: {missing}"
+    assert all(meanings[section] for section in ("data", "model", "trainer", "probe"))  # class docstrings

@@ -17,7 +17,14 @@ from forwardforward.experiment.config import ConfigError, load_config
 from forwardforward.experiment.launch import run_distributed
 from forwardforward.training.strategies import free_port, init
 
-TINY = ["trainer.epochs=2", "model.hidden=[16,16]", "data.train_subset=128", "trainer.progress=false"]
+# On the CPU (gloo) even where `trainer.device=auto` would find a GPU for each process.
+TINY = [
+    "trainer.epochs=2",
+    "model.hidden=[16,16]",
+    "data.train_subset=128",
+    "trainer.progress=false",
+    "trainer.device=cpu",
+]
 PIPE = [*TINY, "trainer.negatives=random", "model.head=false"]
 
 

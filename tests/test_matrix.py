@@ -69,6 +69,7 @@ def overrides(kind: str, negatives: str, schedule: str, root: Path) -> list[str]
         "trainer.batch_size=32",
         "trainer.progress=false",
         "trainer.threads=1",
+        "trainer.device=cpu",  # both sides on the CPU, also where `auto` would put one process on a GPU
     ]
 
 

@@ -353,3 +353,12 @@ def test_cli_train_eval_and_generate(tmp_path, capsys):
     (tmp_path / "short.txt").write_text("too short.")
     assert main(["train", *args, f"data.root={tmp_path / 'short.txt'}", "--out", str(tmp_path / "r2")]) == 2
     assert "too short" in capsys.readouterr().err
+
+
+def test_generate_keeps_the_prompt_as_given() -> None:
+    """A prompt ending in a space asks for a new word: the space is kept (only the alphabet is reduced)."""
+    cfg = load_config(None, ["model.kind=sequence", "model.hidden=[8]", "sequence.context=4"])
+    net = build_network(cfg, 4 * len(ALPHABET), len(ALPHABET))
+    text = generate(net, "A hungry fox saw ", length=5, context=4, seed=0)
+    assert text.startswith("a hungry fox saw ") and len(text) == len("a hungry fox saw ") + 5
+    assert reduce_to_alphabet(" Fox!  ", strip=False) == " fox. " and reduce_to_alphabet(" Fox!  ") == "fox."

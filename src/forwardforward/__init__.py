@@ -26,8 +26,7 @@ from .network import FFNetwork
 from .training.callbacks import Callback
 from .training.checkpoint import load_checkpoint, save_atomic
 from .training.trainer import NonFiniteLossError, Trainer
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Callback",

@@ -3,7 +3,8 @@
 ``ff train`` reads configs against these classes (OmegaConf structured configs: strict keys, typed
 values), and the Python API takes its defaults from the same classes: ``FFNetwork.mlp(dims)``,
 ``FFLayer(block)`` and ``Trainer(net)`` build exactly what ``ff train`` builds from an empty config. Each
-field's comment says what it means (``ff config`` prints them).
+field's comment (on its line, or the comment lines just above it) says what it means: ``ff config`` prints
+it beside the key's value, and a test checks that every key has one.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 @dataclass
 class DataConfig:
-    name: str = "digits"  # digits | fashion-mnist | mnist
+    """What to learn from: a dataset of the registry and where its files are."""
+
+    name: str = "digits"  # the dataset: digits (bundled) | fashion-mnist | mnist | cifar10 | cifar100 | aesop
     root: str | None = None  # directory with the dataset files; else FF_DATA_DIR, then system paths
-    val_fraction: float = 0.0  # fraction of train held out for validation
+    val_fraction: float = 0.0  # fraction of the training set held out as the per-epoch evaluation set
     download: bool = True  # download (with checksum) when the files are not found locally
     train_subset: int | None = None  # train on a seeded random subset of this many examples (quick studies)
     center: bool = False  # subtract the training set's mean image, divide by its overall std (every split)
@@ -26,12 +29,12 @@ class DataConfig:
 class ConvLayerConfig:
     """One conv FF layer of ``model.kind=cnn`` (forwardforward.conv.ConvBlock)."""
 
-    channels: int = 32
-    kernel: int = 3
-    stride: int = 1
+    channels: int = 32  # output channels (feature maps)
+    kernel: int = 3  # square kernel size
+    stride: int = 1  # the convolution's stride
     padding: int | None = None  # default kernel // 2 (same size)
-    pool: str = "none"  # none | max | avg
-    pool_size: int = 2
+    pool: str = "none"  # pooling after the activation: none | max | avg
+    pool_size: int = 2  # the pooling window (and stride)
     norm: str = "none"  # none | batch | layer (inside the block, before the activation)
     local: bool = False  # locally connected: weights not shared across positions
     groups: int = 1  # grouped convolution; one group per class keeps class groups apart (CwComp)
@@ -39,25 +42,29 @@ class ConvLayerConfig:
 
 @dataclass
 class ModelConfig:
+    """The FF network: its kind, layers, goodness, loss, label embedding and normalisation."""
+
     # mlp | recurrent (top-down FF, section `recurrent`) | sequence (next char, `sequence`) | cnn (model.conv)
     kind: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [500, 500])
+    hidden: list[int] = field(default_factory=lambda: [500, 500])  # the FF layers' widths, in order
+    # relu | gelu | silu | tanh | sigmoid | leaky_relu | softplus | hardtanh | identity
     activation: str = "relu"
-    goodness: str = "meansq"  # sumsq | meansq | l2 | l1 | lp | topk
-    p: float = 2.0  # for goodness=lp
+    # a layer's goodness of its activities: meansq | sumsq | l2 | l1 | lp | topk | mean
+    goodness: str = "meansq"
+    p: float = 2.0  # goodness=lp: the norm's exponent
     topk: int = 20  # for goodness=topk: how many of each sample's strongest activities count
-    loss: str = "symba"  # symba | softplus | sigmoid_diff
+    loss: str = "symba"  # the local loss: symba | softplus | sigmoid_diff | log_margin | channel_ce
     threshold: Any = 2.0  # softplus / sigmoid_diff: a number or "width"
     alpha: float = 4.0  # symba's scale
     temperature: float = 1.0  # softplus's margin scale (channel_ce's softmax temperature)
     floor: float = 0.05  # log_margin: the smallest argument of its logarithms
     normalize: str = "rms"  # rms | length | none: what each layer passes on
-    labels: str = "append"  # overlay | append | none (unsupervised: no label enters the network)
-    # cnn: spatial (class gratings as a label channel) | planes (learned label channel) | channels
-    # (channel-wise competition: a channel group per class, goodness per group, cross-entropy, no negatives)
-    # | overlay
-    label_strength: float = 1.0
-    bias: bool = True
+    # how the label enters: overlay | append | none (unsupervised: no label enters the network); cnn: spatial
+    # (class gratings as a label channel) | planes (learned label channel) | channels (channel-wise
+    # competition: a channel group per class, goodness per group, cross-entropy, no negatives) | overlay
+    labels: str = "append"
+    label_strength: float = 1.0  # the label code's scale (the one-hot's value, the label channel's amplitude)
+    bias: bool = True  # the FF layers' biases
     peer_norm: float = 0.0  # Hinton's lambda (0.03); 0 disables
     peer_momentum: float = 0.9  # decay of each unit's running mean activity for peer normalisation
     # false: the peer term reaches each unit's total input even while the unit is off (Hinton's code);
@@ -66,53 +73,58 @@ class ModelConfig:
     input_normalize: str = "none"  # none | rms | length: normalise the embedded input, label included
     init: str = "torch"  # torch (PyTorch's own) | hinton (N(0, 1/fan_in) weights, zero biases and head)
     head_bias: bool = True  # the linear head's bias (Hinton's code has none that learns)
-    score_layers: list[int] | None = None  # default: all but the first
+    score_layers: list[int] | None = None  # layers whose goodness predicts; default: all but the first
     head: bool = True  # linear softmax head on neutral-label features
-    head_layers: list[int] | None = None  # default: all layers
+    head_layers: list[int] | None = None  # layers the head reads; default: all layers
     # Simulated analog hardware (forwardforward.analog), at training and test time, for FF and `ff compare`'s
-    # backprop twin alike: relative Gaussian noise on weights / activations, k-bit weights / activations.
-    weight_noise: float = 0.0
-    act_noise: float = 0.0
-    weight_bits: int | None = None
-    act_bits: int | None = None
+    # backprop twin alike (a heading: a blank line keeps it out of the next key's meaning).
+
+    weight_noise: float = 0.0  # analog: relative Gaussian noise on the weights (0: none)
+    act_noise: float = 0.0  # analog: relative Gaussian noise on the activations (0: none)
+    weight_bits: int | None = None  # analog: weights quantised to this many bits (null: full precision)
+    act_bits: int | None = None  # analog: activations quantised to this many bits (null: full precision)
     conv: list[ConvLayerConfig] = field(default_factory=list)  # model.kind=cnn: the conv FF layers, in order
     label_grid: int = 7  # labels=planes: learned planes are label_grid^2 parameters per class, resized
     channels_last: bool = False  # model.kind=cnn: NHWC memory layout, same numbers, ~14% faster on CPU
-    # Test-time views for `ff eval` and the benchmarks (never for training): none | shift (the image and its
+    # test-time views for `ff eval` and the benchmarks (never for training): none | shift (the image and its
     # 8 one-pixel shifts, goodness averaged over the 9) | cross (the 4 axis shifts, 5 views)
     test_views: str = "none"
 
 
 @dataclass
 class TrainerConfig:
-    schedule: str = "all"  # all | greedy
-    # together (one loss on positives and negatives) | halves (each its own forward pass and half of the
-    # loss, one update) | alternate (an update per half: positives and negatives never share one)
+    """How the network learns: schedule, optimiser, negatives, seed, device and what the run prints."""
+
+    schedule: str = "all"  # all (every layer every batch) | greedy (layer by layer, each for `epochs`)
+    # how positives and negatives meet: together (one loss on positives and negatives) | halves (each its own
+    # forward pass and half of the loss, one update) | alternate (an update per half: positives and
+    # negatives never share one)
     phases: str = "together"
     epochs: int = 20  # per layer for the greedy schedule
-    batch_size: int = 64
-    optimizer: str = "adam"  # any torch.optim class name
-    lr: float = 0.01
-    weight_decay: float = 0.0
+    batch_size: int = 64  # examples per optimiser step
+    optimizer: str = "adam"  # any torch.optim class name (case-insensitive), or smoothed_sgd
+    lr: float = 0.01  # the learning rate of every layer and the head, unless layer_lr / head_lr set them
+    weight_decay: float = 0.0  # L2 weight decay of the optimiser
     decay_biases: bool = True  # false: weight_decay on weights only (Hinton's code)
     momentum: float | None = None  # passed to optimisers that take it (SGD, RMSprop)
     # any further optimiser arguments, e.g. {dampening: 0.9} for sgd or {delay: 0.9} for smoothed_sgd
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     layer_lr: list[float] | None = None  # one learning rate per layer
-    head_lr: float | None = None
+    head_lr: float | None = None  # the linear head's learning rate; default: lr
     head_weight_decay: float | None = None  # default: weight_decay
     cooldown_start: float = 1.0  # fraction of training after which lr decays linearly to 0
     cooldown_every: str = "step"  # step | epoch (the rate changes once per epoch, as in Hinton's code)
-    negatives: str = "hard"  # hard | random
-    hard_source: str = "head"  # head | goodness
-    hard_temperature: float = 1.0
-    hard_warmup_epochs: int = 0
+    # negative data: hard | random (wrong labels) | hybrid | scff | user (negative images: unsupervised FF)
+    negatives: str = "hard"
+    hard_source: str = "head"  # hard negatives' scores: head (the linear head) | goodness (all labels)
+    hard_temperature: float = 1.0  # hard negatives: >1 flattens, <1 sharpens the wrong-label distribution
+    hard_warmup_epochs: int = 0  # hard negatives: random wrong labels for this many epochs first
     negatives_refresh: int = 1  # greedy: resample the whole set's negatives every N epochs
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None  # torch.set_num_threads
-    progress: bool = True
-    tensorboard: bool = False
+    seed: int = 0  # seeds initialisation, shuffling, augmentation, negatives and data subsets
+    device: str = "auto"  # where to train: auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
+    threads: int | None = None  # torch.set_num_threads (null: torch's default)
+    progress: bool = True  # a progress bar per epoch with each layer's loss and separation
+    tensorboard: bool = False  # also log the metrics for TensorBoard (OUT/tensorboard)
     layerwise_step: bool = False  # backward + step each layer before the next forward: memory flat in depth
     compile: bool = False  # torch.compile each layer
     autocast: str | None = None  # bf16: bfloat16 autocast for training forwards; null: fp32
@@ -128,7 +140,7 @@ class RecurrentConfig:
     damping: float = 0.3  # new state = damping * computed + (1 - damping) * old
     iterations: int = 8  # synchronous steps per example
     score_from: int = 3  # prediction averages goodness over steps score_from..score_to (1-based)
-    score_to: int = 5
+    score_to: int = 5  # the last step prediction averages goodness over (1-based)
     train_from: int = 1  # first step whose goodness is trained
 
 
@@ -139,13 +151,17 @@ class SequenceConfig:
     negatives: str = "teacher"  # teacher (real context + predicted wrong char) | sleep (generated text)
     context: int = 10  # characters of context, one-hot: context * 30 inputs
     num_strings: int = 248  # training strings cut from the corpus
-    string_length: int = 100
+    string_length: int = 100  # characters per string
     eval_strings: int = 62  # held-out strings for per-character accuracy
     temperature: float = 1.0  # sampling temperature of generation (sleep phase, ff generate); 0 = argmax
-    # The sleep phase (negatives=sleep), see forwardforward.models.sequence.DreamNegatives:
-    dreams: str = "step"  # step (chains advance one character per sleep update) | epoch (all at epoch start)
-    dream_length: int | None = 3  # characters a dream runs from real text, then restarts; null: to string end
-    sleep_step: str = "paired"  # paired (wake + sleep gradients, one optimiser step) | separate (a step each)
+    # The sleep phase (negatives=sleep), see forwardforward.models.sequence.DreamNegatives.
+
+    # sleep: step (chains advance one character per sleep update) | epoch (all at epoch start)
+    dreams: str = "step"
+    # sleep: characters a dream runs from real text, then restarts; null: to the string's end
+    dream_length: int | None = 3
+    # sleep: paired (wake + sleep gradients, one optimiser step) | separate (a step each)
+    sleep_step: str = "paired"
 
 
 @dataclass
@@ -162,19 +178,21 @@ class UnsupConfig:
 class ProbeConfig:
     """The linear probe (``ff probe``, and the end of unsupervised ``ff train``)."""
 
-    layers: list[int] | None = None  # default: the last three hidden layers (all when fewer)
-    epochs: int = 20
-    lr: float = 0.001
-    batch_size: int = 256
-    weight_decay: float = 0.0
+    layers: list[int] | None = None  # layers the probe reads; default: the last three (all when fewer)
+    epochs: int = 20  # the probe's training epochs
+    lr: float = 0.001  # the probe's learning rate (Adam)
+    batch_size: int = 256  # the probe's batch size
+    weight_decay: float = 0.0  # the probe's weight decay
     raw: bool = False  # also probe raw pixels, the same way: the baseline features must beat
-    # How many labelled training images the probe learns from (a seeded draw, trainer.seed; None: all).
-    # The network still trains on every image; this measures how label-efficient its features are.
+    # how many labelled training images the probe learns from (a seeded draw, trainer.seed; null: all); the
+    # network still trains on every image: this measures how label-efficient its features are
     labels: int | None = None
 
 
 @dataclass
 class Config:
+    """The whole experiment: one section per part."""
+
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -33,10 +33,11 @@ _DROP = re.compile(f"[^{re.escape(ALPHABET)}]")
 _SPACES = re.compile(" +")
 
 
-def reduce_to_alphabet(text: str) -> str:
-    """``text`` over the 30-symbol alphabet (see the module docstring for the mapping)."""
-    reduced = _DROP.sub("", text.lower().translate(_MAP))
-    return _SPACES.sub(" ", reduced).strip()
+def reduce_to_alphabet(text: str, strip: bool = True) -> str:
+    """``text`` over the 30-symbol alphabet (see the module docstring for the mapping). ``strip=False``
+    keeps a leading or trailing space: a generation prompt ending in a space asks for a new word."""
+    reduced = _SPACES.sub(" ", _DROP.sub("", text.lower().translate(_MAP)))
+    return reduced.strip() if strip else reduced
 
 
 def encode(text: str) -> torch.Tensor:

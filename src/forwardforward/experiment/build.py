@@ -24,6 +24,7 @@ from ..models.kinds import MODEL_KINDS, as_image_shape, conv_specs, flat_size
 from ..models.sequence import DreamNegatives
 from ..negatives import HardLabel, Negatives, RandomLabel, build_negatives
 from ..network import FFNetwork
+from ..training.devices import resolve_device
 from ..training.strategies import SingleProcess
 from ..training.trainer import Trainer
 from .config import to_dict
@@ -138,7 +139,7 @@ def build_trainer(
         cooldown_every=t.cooldown_every,
         hard_source=t.hard_source,
         seed=t.seed,
-        device=t.device,
+        device=resolve_device(t.device),
         out_dir=out_dir,
         progress=t.progress,
         tensorboard=t.tensorboard,
@@ -240,7 +241,7 @@ def training_budget(cfg: DictConfig) -> dict[str, Any]:
         "weight_decay": t.weight_decay,
         "optimizer_kwargs": optimizer_kwargs(cfg),
         "seed": t.seed,
-        "device": t.device,
+        "device": resolve_device(t.device),
         "cooldown_start": t.cooldown_start,
     }
 

@@ -1,25 +1,33 @@
 """The ``ff`` command: train, eval and compare from configs that record every choice.
 
-    ff train [CONFIG.yaml] [key=value ...] [--out DIR] [--resume]
+    ff train [CONFIG.yaml] [key=value ...] [--out DIR] [--resume | --overwrite] [--nproc N [--pipeline]]
     ff eval CHECKPOINT [key=value ...]
     ff probe CHECKPOINT [key=value ...] [--layers I ...] [--raw]
-    ff compare [CONFIG.yaml] [key=value ...] [--out DIR]
+    ff config [CONFIG.yaml] [key=value ...]
+    ff compare [CONFIG.yaml] [key=value ...] [--out DIR] [--overwrite]
     ff sweep [CONFIG.yaml] key=v1,v2 [key=value ...] --out DIR [--seeds N] [--jobs J]
     ff plot RUN_DIR
     ff generate CHECKPOINT --prompt TEXT [--length N] [--seed S] [--temperature T]
 
-``ff train`` with no arguments trains the default network on scikit-learn's bundled 8x8 digits.
+``ff train`` with no arguments trains the default network on scikit-learn's bundled 8x8 digits, into a new
+``runs/digits/version_N``. Overrides may come anywhere on the line; ``ff --version`` prints the version.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shlex
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
+
+from .rundir import RunDirError, check_resume_config, claim_version, latest_version, prepare_fresh
 
 
 def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
@@ -38,45 +46,165 @@ def _split_args(items: list[str]) -> tuple[str | None, list[str]]:
     return config, overrides
 
 
-def _default_out(path: str | None, cfg: DictConfig) -> Path:
-    """``runs/<config name>``, or ``runs/<dataset>`` when no config file is given."""
+def _default_base(path: str | None, cfg: DictConfig) -> Path:
+    """``runs/<config name>``, or ``runs/<dataset>`` when no config file is given: the folder that holds
+    the ``version_N`` runs of ``ff train`` without ``--out``."""
     return Path("runs") / (Path(path).stem if path else cfg.data.name)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.checkpoint import load_checkpoint
+def _main_rank() -> bool:
+    """Whether this process owns the run directory: always, except the non-zero ranks under torchrun
+    (every rank runs this command; only rank 0 checks, claims and writes the directory)."""
     from ..training.strategies import launched_by_torchrun
-    from .config import apply_overrides, from_dict, load_config
-    from .launch import join_torchrun, launch
-    from .run import run
 
-    path, overrides = _split_args(args.items)
-    if args.resume:
-        out = Path(args.out) if args.out else _default_out(path, load_config(path, overrides))
-        saved = load_checkpoint(out / "checkpoint.pt")
-        # The run continues with the config it was started with; overrides may extend it
-        # (e.g. trainer.epochs=40).
-        cfg = apply_overrides(from_dict(saved["config"]), overrides)
-    else:
-        cfg = load_config(path, overrides)
-        out = Path(args.out) if args.out else _default_out(path, cfg)
-    print(f"training on {cfg.data.name}; checkpoints and metrics in {out}/", file=sys.stderr)
-    if args.nproc > 1 or launched_by_torchrun():
-        if args.resume:
-            raise ValueError("--resume is not supported with --nproc/--pipeline or torchrun")
-        if launched_by_torchrun():
-            result = join_torchrun(cfg, out, pipeline=args.pipeline)
-        else:
-            result = launch(cfg, args.nproc, out, pipeline=args.pipeline)
-    elif args.pipeline:
+    return not launched_by_torchrun() or int(os.environ.get("RANK", "0")) == 0
+
+
+def _check_train_options(args: argparse.Namespace) -> None:
+    """Options that contradict each other, refused before anything is read or written."""
+    from ..training.strategies import launched_by_torchrun
+
+    several = args.nproc > 1 or launched_by_torchrun()
+    if args.resume and args.overwrite:
+        raise RunDirError("--resume continues the run in --out and --overwrite deletes it: give one of them")
+    if args.overwrite and not args.out:
+        raise RunDirError("--overwrite needs --out DIR (without --out every run gets a new version_N)")
+    if args.resume and several:
+        raise ValueError("--resume is not supported with --nproc/--pipeline or torchrun")
+    if args.pipeline and not several:
         raise ValueError(
             "--pipeline puts layers on several processes: give --nproc N (N >= 2) or use torchrun"
         )
+
+
+def _check_runnable(args: argparse.Namespace, cfg: DictConfig) -> None:
+    """What this machine or several processes cannot train, refused in one line before the run directory
+    is touched: a device that is not here (for the highest local rank, which needs the most GPUs), a
+    config several processes cannot share."""
+    from ..training.devices import resolve_device
+    from ..training.strategies import launched_by_torchrun
+    from .checks import check_launch
+
+    if launched_by_torchrun():
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     else:
-        result = run(cfg, out, resume=args.resume)
+        world = local = args.nproc
+    if not args.pipeline:  # the pipeline computes on the CPU
+        resolve_device(cfg.trainer.device, local - 1, local)
+    if world > 1:
+        check_launch(cfg, world, pipeline=args.pipeline)
+
+
+def _fresh_run(args: argparse.Namespace, path: str | None, overrides: list[str]) -> tuple[DictConfig, Path]:
+    """A new run's config and directory: ``--out`` when it is absent or empty (or cleared by
+    ``--overwrite``), else the next free ``runs/<name>/version_N``."""
+    from .config import load_config
+
+    cfg = load_config(path, overrides)
+    _check_runnable(args, cfg)
+    if not _main_rank():  # rank 0 checks and claims the directory; the others never write to it
+        return cfg, Path(args.out) if args.out else _default_base(path, cfg)
+    if args.out:
+        out = Path(args.out)
+        prepare_fresh(out, overwrite=args.overwrite)
+        return cfg, out
+    return cfg, claim_version(_default_base(path, cfg))
+
+
+def _resumed_run(args: argparse.Namespace, path: str | None, overrides: list[str]) -> tuple[DictConfig, Path]:
+    """The config a resumed run continues with: the saved one, with the overrides (or the config file)
+    given, which may change only :data:`~.rundir.RESUME_KEYS`. Without ``--out``: the newest version."""
+    from ..training.checkpoint import load_checkpoint
+    from .config import apply_overrides, from_dict, load_config, to_dict
+
+    out = Path(args.out) if args.out else latest_version(_default_base(path, load_config(path, overrides)))
+    saved = load_checkpoint(out / "checkpoint.pt")
+    if "optimizer" not in saved:
+        raise RunDirError(
+            f"{out / 'checkpoint.pt'} was written by a --pipeline run, which keeps no optimiser state: it "
+            "cannot be resumed (ff eval reads it)"
+        )
+    saved_cfg = from_dict(saved["config"])
+    cfg = load_config(path, overrides) if path else apply_overrides(saved_cfg, overrides)
+    check_resume_config(to_dict(saved_cfg), to_dict(cfg), out)
+    _check_runnable(args, cfg)
+    return cfg, out
+
+
+def _train(args: argparse.Namespace, cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """One process, local workers (``--nproc``) or one rank of a torchrun group."""
+    from ..training.strategies import launched_by_torchrun
+    from .launch import join_torchrun, launch
+    from .run import run
+
+    if launched_by_torchrun():
+        return join_torchrun(cfg, out, pipeline=args.pipeline)
+    if args.nproc > 1:
+        return launch(cfg, args.nproc, out, pipeline=args.pipeline)
+    return run(cfg, out, resume=args.resume)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train into a run directory that holds no other run (see :mod:`.rundir`); Ctrl-C ends with one line
+    saying how far it got and how to resume, and exit status 130 (what a shell reports for SIGINT)."""
+    path, overrides = _split_args(args.items)
+    _check_train_options(args)
+    cfg, out = (_resumed_run if args.resume else _fresh_run)(args, path, overrides)
+    if _main_rank():
+        print(f"training on {cfg.data.name}; checkpoints and metrics in {out}/", file=sys.stderr)
+    try:
+        result = _train(args, cfg, out)
+    except KeyboardInterrupt:
+        _close_progress_bars()
+        if _main_rank():
+            print(f"ff: {interrupted(args, cfg, out)}", file=sys.stderr)
+        return 130
+    except BaseException:
+        if not (args.out or args.resume) and _main_rank() and not any(out.iterdir()):
+            out.rmdir()  # a version claimed for a run that failed before writing anything (missing data)
+        raise
     if result:
         print(json.dumps(result))
     return 0
+
+
+def interrupted(args: argparse.Namespace, cfg: DictConfig, out: Path) -> str:
+    """One line: how far an interrupted run got (its last checkpoint) and the command that continues it."""
+    from ..training.checkpoint import load_checkpoint
+
+    try:
+        saved = load_checkpoint(out / "checkpoint.pt")
+    except (FileNotFoundError, ValueError):
+        return f"interrupted before the first epoch ended; start again with: {_restart_command(args, out)}"
+    where = f"epoch {saved['epoch']} of {cfg.trainer.epochs}"
+    if cfg.trainer.schedule == "greedy":
+        where = f"layer {saved['phase']}'s {where}"
+    if "optimizer" not in saved:  # the layer pipeline's checkpoint: weights only
+        return f"interrupted at {where}; a --pipeline run cannot be resumed (ff eval reads its checkpoint)"
+    return f"interrupted at {where}; resume with: ff train --resume --out {shlex.quote(str(out))}"
+
+
+def _restart_command(args: argparse.Namespace, out: Path) -> str:
+    """The command as given, aimed at the same directory with ``--overwrite`` (it holds nothing to keep)."""
+    kept, skip = [], False
+    for item in args.argv:
+        if skip or item in ("--overwrite", "--resume"):
+            skip = False
+            continue
+        if item == "--out":
+            skip = True
+        elif not item.startswith("--out="):
+            kept.append(item)
+    return "ff " + shlex.join([*kept, "--overwrite", "--out", str(out)])
+
+
+def _close_progress_bars() -> None:
+    """Clear the progress bars an interrupt left open, so that the last line the user sees is ours."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
 
 
 def _restore(args: argparse.Namespace) -> tuple[dict, Any, Any, Any]:
@@ -139,6 +267,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     path, overrides = _split_args(args.items)
     cfg = load_config(path, overrides)
     out = Path(args.out) if args.out else None
+    if out is not None:
+        prepare_fresh(out, overwrite=args.overwrite)
     splits = load_data(cfg)
     ff_result = run(cfg, out / "ff" if out else None, splits=splits)
     bp = run(cfg, out / "backprop" if out else None, method="backprop", splits=splits)
@@ -155,6 +285,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Print the config a ``ff train`` with these arguments would run, as YAML it accepts back, each key
+    followed by its meaning (from the schema's comments)."""
+    from .config import load_config
+    from .explain import render_config
+
+    path, overrides = _split_args(args.items)
+    print(render_config(load_config(path, overrides)), end="")
     return 0
 
 
@@ -209,16 +350,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    """The ``ff`` command's parser: one sub-command per job."""
+    """The ``ff`` command's parser: one sub-command per job. Overrides may come anywhere on the line
+    (``ff train trainer.epochs=1 --out R model.hidden=[50]``): :func:`parse` adds those after options."""
+    from ..version import __version__
+
     p = argparse.ArgumentParser(prog="ff", description="Forward-Forward training from the command line.")
+    p.add_argument("--version", action="version", version=f"ff (forwardforward) {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train an FF network (default: the embedded digits)")
-    tr.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
-    tr.add_argument("--out", help="run directory (default runs/<config name>)")
-    tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    tr.add_argument("--nproc", type=int, default=1, help="local processes (gloo): data parallel by default")
-    tr.add_argument("--pipeline", action="store_true", help="with --nproc: layers on consecutive ranks")
-    tr.set_defaults(func=cmd_train)
+    _add_train_compare(sub)
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its dataset's test set")
     ev.add_argument("checkpoint")
     ev.add_argument(
@@ -239,12 +378,29 @@ def make_parser() -> argparse.ArgumentParser:
     pr.add_argument("--layers", type=int, nargs="+", help="layer indices (default: the last three)")
     pr.add_argument("--raw", action="store_true", help="also probe raw pixels the same way (the baseline)")
     pr.set_defaults(func=cmd_probe)
-    co = sub.add_parser("compare", help="FF against the backprop twin: same architecture, data, epochs")
-    co.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
-    co.add_argument("--out")
-    co.set_defaults(func=cmd_compare)
+    cf = sub.add_parser("config", help="print the resolved config, each key with its meaning")
+    cf.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
+    cf.set_defaults(func=cmd_config)
     _add_sweep_plot_generate(sub)
     return p
+
+
+def _add_train_compare(sub: Any) -> None:
+    tr = sub.add_parser("train", help="train an FF network (default: the embedded digits)")
+    tr.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
+    tr.add_argument(
+        "--out", help="run directory, absent or empty (default: a new runs/<config name>/version_N)"
+    )
+    tr.add_argument("--resume", action="store_true", help="continue the run in OUT (default: the newest)")
+    tr.add_argument("--overwrite", action="store_true", help="delete the run in OUT first, then train afresh")
+    tr.add_argument("--nproc", type=int, default=1, help="local processes (gloo): data parallel by default")
+    tr.add_argument("--pipeline", action="store_true", help="with --nproc: layers on consecutive ranks")
+    tr.set_defaults(func=cmd_train)
+    co = sub.add_parser("compare", help="FF against the backprop twin: same architecture, data, epochs")
+    co.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
+    co.add_argument("--out", help="directory for both runs and compare.json, absent or empty")
+    co.add_argument("--overwrite", action="store_true", help="delete the comparison in OUT first")
+    co.set_defaults(func=cmd_compare)
 
 
 def _add_sweep_plot_generate(sub: Any) -> None:
@@ -269,18 +425,63 @@ def _add_sweep_plot_generate(sub: Any) -> None:
     pl.set_defaults(func=cmd_plot)
     ge = sub.add_parser("generate", help="sample text from a sequence-FF checkpoint (seeded)")
     ge.add_argument("checkpoint")
-    ge.add_argument("--prompt", required=True, help="start text, reduced to the 30-symbol alphabet")
+    ge.add_argument(
+        "--prompt",
+        required=True,
+        help="start text, used as given (a trailing space is kept), in the 30-symbol alphabet",
+    )
     ge.add_argument("--length", type=int, default=200, help="characters to generate (default 200)")
     ge.add_argument("--seed", type=int, default=0, help="sampling seed: same seed, same text")
     ge.add_argument("--temperature", type=float, default=None, help="default: sequence.temperature")
     ge.set_defaults(func=cmd_generate)
 
 
+#: A dotted ``section.key=value`` override, which no option of a command that takes overrides can mean.
+_OVERRIDE = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)+=")
+#: The sub-commands whose positional ``items`` take ``[CONFIG] key=value ...``.
+_TAKE_ITEMS = frozenset({"train", "eval", "probe", "config", "compare", "sweep"})
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse with the overrides anywhere on the line, kept in the order given.
+
+    argparse stops filling ``items`` at the first option, and an option taking several values
+    (``--layers 0 1``) would swallow an override after it. So dotted overrides are set aside before
+    argparse runs, whatever argparse leaves over that is not an option joins them, and ``items`` is
+    rebuilt in command-line order (the order decides which of two overrides of one key wins, and a
+    sweep's axis order names its run directories).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    aside = set()
+    if command in _TAKE_ITEMS:  # not after --out: a directory may be called anything
+        aside = {i for i, a in enumerate(argv) if _OVERRIDE.match(a) and (i == 0 or argv[i - 1] != "--out")}
+    args, extra = parser.parse_known_args([a for i, a in enumerate(argv) if i not in aside])
+    stray = [e for e in extra if e.startswith("-") or not hasattr(args, "items")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if hasattr(args, "items"):
+        items = [*args.items, *extra, *(argv[i] for i in aside)]
+        args.items = _in_order(argv, argv.index(command) + 1, items)
+    return args
+
+
+def _in_order(argv: list[str], start: int, items: list[str]) -> list[str]:
+    """``items`` (tokens of ``argv``, each as often as it was given) in the order of ``argv[start:]``."""
+    left = Counter(items)
+    ordered = []
+    for a in argv[start:]:
+        if left[a] > 0:
+            ordered.append(a)
+            left[a] -= 1
+    return ordered
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..training.trainer import NonFiniteLossError
     from .config import ConfigError
 
-    args = make_parser().parse_args(argv)
+    args = parse(make_parser(), argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ff sweep` in its table
     try:
         return int(args.func(args))
@@ -291,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"ff: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # `ff train` says how to resume; elsewhere a line instead of a traceback
+        print(f"ff: {args.command} interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Strict, structured experiment configs (OmegaConf) with dotted ``key=value`` overrides.
 
-The schema is the dataclasses below: a YAML file or an override naming a key that is not in the schema is
-an error listing the valid keys and suggesting the nearest, never silently ignored. Values are type-checked
+The schema is the dataclasses of :mod:`forwardforward.defaults`: a YAML file or an override naming a key that
+is not in the schema is an error naming the nearest keys (``ff config`` lists them all, with their meanings),
+never silently ignored. Values are type-checked
 by OmegaConf (``trainer.epochs=ten`` fails).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from ..defaults import Config
 from ..registry import suggest
+from ..training.devices import check_device_name
 from .checks import ConfigError, check_capabilities, check_names
 
 
@@ -31,11 +34,27 @@ def _valid_keys(schema: Any, prefix: str = "") -> list[str]:
     return keys
 
 
+def nearest_keys(key: str, valid: list[str]) -> list[str]:
+    """The valid keys nearest to a misspelt one, best first: its section (or the nearest section), then the
+    names in that section nearest to its own. Comparing names within a section keeps the shared
+    ``trainer.`` prefix from making every trainer key look close."""
+    section, _, name = key.partition(".")
+    sections = sorted({k.split(".")[0] for k in valid})
+    if section not in sections:
+        near = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)
+        section = near[0] if near else section
+    names = [k.split(".", 1)[1] for k in valid if k.split(".")[0] == section]
+    return [f"{section}.{n}" for n in difflib.get_close_matches(name, names, n=3, cutoff=0.7)]
+
+
 def _unknown_key_error(key: str, where: str) -> ConfigError:
-    valid = _valid_keys(Config())
-    return ConfigError(
-        f"unknown config key {key!r} ({where}).{suggest(key, valid)} Valid keys: {', '.join(valid)}"
-    )
+    """One line naming the nearest key(s) and where to see them all, never the whole list of ~100 keys."""
+    close = nearest_keys(key, _valid_keys(Config()))
+    hint = ""
+    if close:
+        rest = f" (or {', '.join(repr(k) for k in close[1:])})" if close[1:] else ""
+        hint = f" Did you mean {close[0]!r}?{rest}"
+    return ConfigError(f"unknown config key {key!r} ({where}).{hint} `ff config` lists every key and meaning")
 
 
 def _check_keys(node: Any, prefix: str, where: str) -> None:
@@ -121,6 +140,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.batch_size must be >= 1, got {t.batch_size}")
     if t.lr <= 0:
         raise ConfigError(f"trainer.lr must be > 0, got {t.lr}")
+    try:
+        check_device_name(t.device)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if not m.hidden or any(h < 1 for h in m.hidden):
         raise ConfigError(f"model.hidden must be a non-empty list of positive sizes, got {list(m.hidden)}")
     if isinstance(m.threshold, str) and m.threshold != "width":

@@ -3,7 +3,8 @@
 Every worker joins the process group and calls the same :func:`~forwardforward.experiment.run.run` as a
 single-process ``ff train``, with a :class:`~forwardforward.training.strategies.DataParallel` strategy, or
 the layer pipeline (:func:`run_pipeline`). Rank 0 writes the run folder, the same one a single process
-writes. Gloo on CPU (127.0.0.1 for local workers), NCCL when ``trainer.device`` is a CUDA device.
+writes. Gloo on CPU (127.0.0.1 for local workers), NCCL when ``trainer.device`` resolves to a GPU for each
+process (``auto`` does when there is one per local process, else it trains on the CPU).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
 from ..training.checkpoint import FORMAT_VERSION, save_atomic, write_text_atomic
+from ..training.devices import backend_for, resolve_device
 from ..training.pipeline import pipeline_fit
 from ..training.strategies import DataParallel, check_peers, free_port, init
 from .build import build_network, load_data, optimizer_kwargs, sample_shape
@@ -105,13 +107,28 @@ def _worker(
     pipeline: bool,
     result_path: str,
 ) -> None:
-    init(rank, world, init_method, timeout_s=TIMEOUT_S)
+    cfg = from_dict(cfg_dict)
+    init(rank, world, init_method, backend=_claim_device(cfg, pipeline, rank, world), timeout_s=TIMEOUT_S)
     try:
-        result = run_distributed(from_dict(cfg_dict), Path(out) if out else None, pipeline)
+        result = run_distributed(cfg, Path(out) if out else None, pipeline)
         if rank == 0:
             Path(result_path).write_text(json.dumps(result))
     finally:
         dist.destroy_process_group()
+
+
+def _claim_device(
+    cfg: DictConfig, pipeline: bool, local_rank: int | None = None, local_world: int | None = None
+) -> str:
+    """Resolve this process's ``trainer.device`` before it joins the group (a GPU becomes the current CUDA
+    device, as NCCL expects) and return the backend that device needs. The layer pipeline computes on the
+    CPU whatever the config says, so it always takes gloo."""
+    if pipeline:
+        return backend_for("cpu")
+    device = resolve_device(cfg.trainer.device, local_rank, local_world)
+    if device.startswith("cuda:"):
+        torch.cuda.set_device(device)
+    return backend_for(device)
 
 
 def launch(cfg: DictConfig, nproc: int, out: Path | None = None, pipeline: bool = False) -> dict[str, Any]:
@@ -128,7 +145,7 @@ def launch(cfg: DictConfig, nproc: int, out: Path | None = None, pipeline: bool 
 
 def join_torchrun(cfg: DictConfig, out: Path | None, pipeline: bool = False) -> dict[str, Any]:
     """``ff train`` started by ``torchrun``: join the group from the environment and train as one of it."""
-    init(timeout_s=TIMEOUT_S)
+    init(backend=_claim_device(cfg, pipeline), timeout_s=TIMEOUT_S)
     try:
         return run_distributed(cfg, out, pipeline)
     finally:

@@ -20,6 +20,7 @@ from .. import data as ffdata
 from ..evaluation.probe import probe_network, probe_pixels
 from ..negatives import NEGATIVES, NegativeSourceError, PixelNoise
 from ..network import FFNetwork
+from ..training.devices import resolve_device
 
 
 def is_unsupervised(cfg: DictConfig) -> bool:
@@ -80,7 +81,7 @@ def probe_from_config(
         "batch_size": p.batch_size,
         "weight_decay": p.weight_decay,
         "seed": cfg.trainer.seed,
-        "device": cfg.trainer.device,
+        "device": resolve_device(cfg.trainer.device),
     }
     train = labelled_subset(splits.train, p.labels, cfg.trainer.seed)
     probed = probe_network(net, train, splits.test, chosen, **kwargs)

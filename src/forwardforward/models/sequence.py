@@ -75,11 +75,14 @@ def generate(
     seed: int = 0,
     temperature: float = 1.0,
 ) -> str:
-    """``prompt`` (reduced to the alphabet; left-padded with spaces to ``context``) and ``length`` sampled
-    characters after it. The same seed gives the same text."""
+    """``prompt`` and ``length`` sampled characters after it. The same seed gives the same text.
+
+    The prompt is used as given: reduced to the alphabet like the corpus (lower case, other characters
+    dropped) but never trimmed, so ``"a hungry fox saw "`` continues after its space; it is left-padded
+    with spaces to ``context``."""
     if length < 0:
         raise ValueError(f"length must be >= 0, got {length}")
-    reduced = reduce_to_alphabet(prompt)
+    reduced = reduce_to_alphabet(prompt, strip=False)
     if not reduced:
         raise ValueError(
             f"the prompt {prompt!r} has no characters of the alphabet {ALPHABET!r} left after reduction; "

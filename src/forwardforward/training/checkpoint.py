@@ -3,7 +3,9 @@
 A checkpoint is a dict of tensors, numbers, strings, lists and dicts only, so it loads with
 ``torch.load(weights_only=True)``: nothing in it can run code. It is written to a temporary file in the same
 directory and moved into place with ``os.replace``, so a crash mid-write leaves the previous checkpoint
-intact, never a half-written one.
+intact, never a half-written one. The file gets the mode any new file would (``0o666`` less the umask,
+usually ``0o644``), not the ``0o600`` of :func:`tempfile.mkstemp`, so whoever may read the run's other
+files may read its checkpoint and results too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,20 @@ import torch
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+    """The process's umask. Linux reports it in /proc (reading it there changes nothing); elsewhere the only
+    way to read it is to set it and put it back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomic(path: str | os.PathLike[str], write: Any) -> Path:
     """Call ``write(binary_file)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
@@ -25,6 +41,8 @@ def _write_atomic(path: str | os.PathLike[str], write: Any) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # POSIX; Windows has no such modes
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
             write(f)
             f.flush()
             os.fsync(f.fileno())
