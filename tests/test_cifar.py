@@ -105,7 +105,17 @@ def test_missing_files_without_download_say_where_to_point(tmp_path: Path, monke
     monkeypatch.setenv("FF_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("FF_DATA_DIR", raising=False)
     with pytest.raises(DataError, match=r"cifar10 not found.*download disabled.*data.root=PATH"):
-        ff.data.load("cifar10", root=tmp_path, download=False)
+        ff.data.load("cifar10", download=False)
+
+
+def test_an_explicit_root_is_authoritative(tmp_path: Path, monkeypatch) -> None:
+    write_cifar10(tmp_path / "env")
+    monkeypatch.setenv("FF_DATA_DIR", str(tmp_path / "env"))
+    with pytest.raises(
+        DataError, match=r"cifar10 not found in the given root .*nowhere: expected data_batch_1"
+    ):
+        ff.data.load("cifar10", root=tmp_path / "nowhere")
+    assert len(ff.data.load("cifar10", download=False).train) == 15  # no root: FF_DATA_DIR is searched
 
 
 def _archive(tmp_path: Path) -> bytes:
@@ -123,7 +133,7 @@ def test_download_checks_md5_then_unpacks(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(download, "fetch", lambda url, timeout: iter([blob]))
     spec = dict(cifar_mod.CIFAR["cifar10"], md5=hashlib.md5(blob).hexdigest())
     monkeypatch.setitem(cifar_mod.CIFAR, "cifar10", spec)
-    splits = ff.data.load("cifar10", root=tmp_path / "nowhere")
+    splits = ff.data.load("cifar10")
     assert len(splits.train) == 15
     assert (tmp_path / "cache" / "cifar10" / "cifar-10-batches-py" / "test_batch").is_file()
 
@@ -134,5 +144,5 @@ def test_download_with_wrong_md5_is_refused(tmp_path: Path, monkeypatch) -> None
     monkeypatch.delenv("FF_DATA_DIR", raising=False)
     monkeypatch.setattr(download, "fetch", lambda url, timeout: iter([blob]))
     with pytest.raises(DataError, match=r"checksum mismatch: md5 expected c58f30108f718f92721af3b95e74349a"):
-        ff.data.load("cifar10", root=tmp_path / "nowhere")
+        ff.data.load("cifar10")
     assert not (tmp_path / "cache" / "cifar10" / "cifar-10-python.tar.gz").exists()

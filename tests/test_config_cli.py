@@ -359,7 +359,6 @@ def test_missing_fashion_mnist_lists_every_path_tried(tmp_path: Path, capsys, mo
             "train",
             *TINY,
             "data.name=fashion-mnist",
-            f"data.root={root}",
             f"data.download={download}",
             "--out",
             str(tmp_path / "r"),
@@ -370,8 +369,6 @@ def test_missing_fashion_mnist_lists_every_path_tried(tmp_path: Path, capsys, mo
     assert "Traceback" not in err
     assert "ff: error: fashion-mnist not found. Looked in:" in err
     tried = [
-        root,
-        root / "fashion-mnist",
         env,
         env / "fashion-mnist",
         tmp_path / "sys-fm",
@@ -379,7 +376,7 @@ def test_missing_fashion_mnist_lists_every_path_tried(tmp_path: Path, capsys, mo
     ]
     positions = [err.index(f"  {p} (") for p in tried]
     assert positions == sorted(positions)
-    assert f"  {root} (no IDX files)" in err
+    assert f"  {env} (no IDX files)" in err and str(root) not in err
     assert "data.root=PATH" in err and "FF_DATA_DIR" in err
     if download:
         assert "Download failed:" in err and "network disabled in tests" in err
@@ -405,3 +402,20 @@ def test_ff_eval_int8_refuses_a_network_it_cannot_quantise_before_evaluating(tmp
     rc, stdout, err = run(["eval", str(out / "checkpoint.pt"), "--int8"], capsys)
     assert rc != 0 and stdout == ""
     assert "--int8 cannot score" in err and "nothing to quantise" in err
+
+
+def test_an_explicit_data_root_is_authoritative(tmp_path: Path, capsys, monkeypatch) -> None:
+    """FF_DATA_DIR holds a valid copy, but data.root points nowhere: one line naming the root, no training."""
+    from test_data import make_idx_dataset
+
+    make_idx_dataset(tmp_path / "env", n_train=20)
+    monkeypatch.setenv("FF_DATA_DIR", str(tmp_path / "env"))
+    nowhere = tmp_path / "nowhere"
+    rc, _, err = run(
+        ["train", *TINY, "data.name=mnist", f"data.root={nowhere}", "--out", str(tmp_path / "r")], capsys
+    )
+    assert rc == 2
+    (line,) = error_lines(err)
+    assert line.startswith(f"ff: error: mnist not found in the given root {nowhere} (no such directory)")
+    assert "train-images-idx3-ubyte" in line
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()

@@ -302,16 +302,14 @@ def test_labels_out_of_range_in_file_name_file_and_values(tmp_path: Path) -> Non
 
 
 def test_missing_data_lists_every_path_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FF_DATA_DIR", str(tmp_path / "env"))
-    partial = tmp_path / "given"
+    partial = tmp_path / "env"
+    monkeypatch.setenv("FF_DATA_DIR", str(partial))
     partial.mkdir()
     write_idx(partial / "train-images-idx3-ubyte.gz", np.zeros((1, 28, 28), dtype=np.uint8))
     with pytest.raises(DataError) as err:
-        load("fashion-mnist", partial, download=False)
+        load("fashion-mnist", download=False)
     msg = str(err.value)
     expected_order = [
-        partial,
-        partial / "fashion-mnist",
         tmp_path / "env",
         tmp_path / "env" / "fashion-mnist",
         tmp_path / "system" / "fashion-mnist",
@@ -337,6 +335,18 @@ def test_root_wins_over_ff_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     make_idx_dataset(tmp_path / "arg", n_train=40)
     monkeypatch.setenv("FF_DATA_DIR", str(tmp_path / "env"))
     assert len(load("mnist", tmp_path / "arg", download=False).train) == 40
+
+
+def test_an_explicit_root_is_authoritative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_idx_dataset(tmp_path / "env", n_train=20)
+    monkeypatch.setenv("FF_DATA_DIR", str(tmp_path / "env"))
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(DataError) as err:
+        load("mnist", nowhere)  # download on: a given root is still not a reason to fetch elsewhere
+    (line,) = str(err.value).splitlines()
+    assert f"mnist not found in the given root {nowhere} (no such directory)" in line
+    assert "train-images-idx3-ubyte[.gz]" in line and str(nowhere / "mnist") in line
+    assert len(load("mnist", download=False).train) == 20  # no root: FF_DATA_DIR is searched
 
 
 def test_system_dir_is_searched(tmp_path: Path) -> None:

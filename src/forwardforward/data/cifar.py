@@ -7,9 +7,10 @@ The published archives hold pickled dicts: CIFAR-10 ``data_batch_1..5``, ``test_
 
 Pickle can run arbitrary code, so the files are loaded with an unpickler that only resolves the few
 NumPy names an array needs; anything else, and any truncated or malformed file, is a :class:`DataError`
-naming the file. Directories searched, in order: ``root`` (and ``root/<archive dir>``), ``$FF_DATA_DIR``
-(likewise), the cache ``cache_dir()/<name>``; when none has the files and ``download`` is on, the archive
-is downloaded there, checked against its MD5 and unpacked.
+naming the file. An explicit ``root`` (and ``root/<archive dir>``) is searched alone, and missing files
+there are an error naming it; without one: ``$FF_DATA_DIR`` (likewise), then the cache
+``cache_dir()/<name>``; when neither has the files and ``download`` is on, the archive is downloaded
+there, checked against its MD5 and unpacked.
 """
 
 from __future__ import annotations
@@ -117,11 +118,12 @@ def _has_files(directory: Path, spec: dict[str, Any]) -> bool:
 def _candidates(name: str, root: str | os.PathLike[str] | None) -> list[Path]:
     folder = CIFAR[name]["folder"]
     out: list[Path] = []
-    for base in (root, os.environ.get("FF_DATA_DIR") or None):
+    # An explicit root is authoritative; the environment and the cache are searched only without one.
+    for base in (root,) if root is not None else (os.environ.get("FF_DATA_DIR") or None,):
         if base is not None:
             base = Path(base).expanduser()
             out += [base, base / folder, base / name, base / name / folder]
-    out += [cache_dir() / name / folder]
+    out += [cache_dir() / name / folder] if root is None else []
     return list(dict.fromkeys(out))
 
 
@@ -147,6 +149,12 @@ def load_cifar(name: str, root: str | os.PathLike[str] | None = None, download: 
     spec = CIFAR[name]
     tried = _candidates(name, root)
     directory = next((d for d in tried if _has_files(d, spec)), None)
+    if directory is None and root is not None:
+        raise DataError(
+            f"{name} not found in the given root {root}: expected {spec['train'][0]} (and the other batches) "
+            f"in one of {', '.join(map(str, tried))}; an explicit root is used alone (leave it out to search "
+            "FF_DATA_DIR and the cache)"
+        )
     if directory is None and download:
         try:
             directory = _download_and_extract(name)

@@ -1,11 +1,13 @@
 """Loaders for the image datasets: Fashion-MNIST, MNIST (IDX files) and scikit-learn's digits.
 
-The IDX datasets are looked for, in order, in: the ``root`` argument (and ``root/<name>``),
-``$FF_DATA_DIR`` (and ``$FF_DATA_DIR/<name>``), the system directories in :data:`SYSTEM_DIRS`
-(Debian's ``dataset-fashion-mnist`` package installs to ``/usr/share/datasets/fashion-mnist``) and
-the user cache ``cache_dir()/<name>``, which is also where downloads go. If none has the files and
-downloading is off or fails, the error lists every place tried and how to point the loader at a
-copy.
+An explicit ``root`` is authoritative: the IDX files must be in ``root`` or ``root/<name>``, else the
+error names the root and the file expected (nothing else is searched, nothing downloaded): a typo in a
+path must not silently train on another copy found elsewhere. Without one, the IDX datasets are looked
+for, in order, in: ``$FF_DATA_DIR`` (and ``$FF_DATA_DIR/<name>``), the system directories in
+:data:`SYSTEM_DIRS` (Debian's ``dataset-fashion-mnist`` package installs to
+``/usr/share/datasets/fashion-mnist``) and the user cache ``cache_dir()/<name>``, which is also where
+downloads go. If none has the files and downloading is off or fails, the error lists every place tried
+and how to point the loader at a copy.
 """
 
 from __future__ import annotations
@@ -138,11 +140,13 @@ def _idx_file(directory: Path, stem: str) -> Path | None:
 
 def _candidates(name: str, root: str | os.PathLike[str] | None) -> list[Path]:
     """Every directory to look in, in order, without duplicates."""
+    if root is not None:  # an explicit root is authoritative: the search order is for when none is given
+        base = Path(root).expanduser()
+        return [base, base / name]
     out: list[Path] = []
-    for base in (root, os.environ.get("FF_DATA_DIR") or None):
-        if base is not None:
-            base = Path(base).expanduser()
-            out += [base, base / name]
+    env = os.environ.get("FF_DATA_DIR") or None
+    if env is not None:
+        out += [Path(env).expanduser(), Path(env).expanduser() / name]
     out += list(SYSTEM_DIRS.get(name, ()))
     out.append(cache_dir() / name)
     return list(dict.fromkeys(out))  # drop repeats, keep the first position
@@ -228,6 +232,12 @@ def _load_idx(
     name: str, root: str | os.PathLike[str] | None, download: bool, shape: tuple[int, int]
 ) -> DataSplits:
     directory, tried = find_root(name, root)
+    if directory is None and root is not None:
+        raise DataError(
+            f"{name} not found in the given root {root} ({_why_not(Path(root).expanduser())}): expected "
+            f"{IDX_FILES['train']['images']}[.gz] and the other IDX files there or in {Path(root) / name}; "
+            "an explicit root is used alone (leave it out to search FF_DATA_DIR and the cache)"
+        )
     reasons = [f"  {p} ({_why_not(p)})" for p in tried]  # before a download changes the cache
     failures: list[str] = []
     if directory is None and download:
