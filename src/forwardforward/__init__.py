@@ -6,6 +6,7 @@ trainer = ff.Trainer(net)
 splits = ff.data.load("fashion-mnist", root="../shared/data/fashion-mnist")
 trainer.fit(splits.train, epochs=10, batch_size=128)
 print(net.evaluate(splits.test))
+trainer.save_checkpoint("net.pt"); net = ff.load("net.pt")   # also a run folder of `ff train`
 
 The public API is what this module exports: the layer, the network, the trainer and its callbacks, the data
 loaders, configs and checkpoints. The pieces live in sub-packages whose names show the architecture
@@ -20,6 +21,7 @@ from __future__ import annotations
 from . import data, evaluation, experiment, hardware, inference, labels, models, negatives, training
 from .evaluation import baselines, probe
 from .experiment.config import ConfigError, load_config
+from .experiment.loading import load
 from .hardware import analog, blackbox
 from .layers import FFLayer, LayerStats, linear_layer
 from .network import FFNetwork
@@ -47,6 +49,7 @@ __all__ = [
     "inference",
     "labels",
     "linear_layer",
+    "load",
     "load_checkpoint",
     "load_config",
     "models",

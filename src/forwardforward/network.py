@@ -78,6 +78,14 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         #: Test-time views (:class:`~forwardforward.augment.ShiftViews`, set from ``model.test_views``)
         #: that ``ff eval`` and the benchmarks hand to :meth:`evaluate` / :meth:`predict`; ``None``: one view.
         self.test_views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None
+        #: One sample's shape as ``predict`` takes it (``(D,)`` for an MLP, ``(C, H, W)`` for images), so a
+        #: single image or a batch in any layout of that size is reshaped to it; ``None``: not known, and
+        #: inputs are only converted to float.
+        self.input_shape: tuple[int, ...] | None = None
+        #: How to build this network again (plain values only, so a checkpoint can hold it and
+        #: ``forwardforward.load`` can rebuild it): ``{"builder": "mlp", "kwargs": {...}}`` from
+        #: :meth:`mlp`, ``{"builder": "config", ...}`` from a config; ``None`` when built from objects.
+        self.spec: dict[str, Any] | None = None
         self.head: nn.Linear | None = None
         if head and self.num_classes is not None:
             dim = sum(self._units(i) for i in self.head_layers)
@@ -107,6 +115,8 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         ``between`` places black boxes between layers, ``input_normalize`` and ``head_bias`` are as in
         :class:`FFNetwork`, and ``init`` names a weight initialisation (:mod:`forwardforward.init`).
         """
+        arguments = {k: v for k, v in locals().items() if k not in ("cls", "between", "layer_kwargs")}
+        arguments.update(layer_kwargs)
         if len(dims) < 2:
             raise ValueError(f"dims needs the input size and at least one hidden size, got {list(dims)}")
         emb = None
@@ -131,7 +141,10 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
             input_normalize=input_normalize,
             head_bias=head_bias,
         )
-        return initialize(net, init)
+        net = initialize(net, init)
+        net.input_shape = (int(dims[0]),)
+        net.spec = _mlp_spec(arguments, between)
+        return net
 
     @property
     def one_pass(self) -> bool:
@@ -194,8 +207,16 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
                 x = self.hand_over(i, h)
         return out
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.activities(x)
+    def forward(self, x: Any) -> torch.Tensor:
+        """``net(x)``: class scores ``[B, C]`` for raw samples (what :meth:`predict` takes the argmax of),
+        so a trained network behaves like any classifier module; a network without labels (unsupervised)
+        returns its :meth:`features` instead. The per-layer activities of an embedded input, which
+        ``forward`` returned before, are :meth:`activities`."""
+        x = self.as_inputs(x)
+        if self.labels is None and not self.one_pass:
+            with torch.no_grad():
+                return self.features(x)
+        return self.scores(x)
 
     def local_losses(
         self,
@@ -267,6 +288,25 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         return torch.cat([kept[i] for i in chosen], 1)
 
     # ------------------------------------------------------------------ prediction
+
+
+def _mlp_spec(arguments: dict[str, Any], between: dict[int, Any] | None) -> dict[str, Any] | None:
+    """:meth:`FFNetwork.mlp`'s arguments as a checkpoint can hold them, or ``None`` when one is an object (a
+    black box, an embedding or a module given instead of its name), which no checkpoint can record."""
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in arguments.items()}
+    kwargs["dims"] = [int(d) for d in kwargs["dims"]]
+    return {"builder": "mlp", "kwargs": kwargs} if not between and _plain(kwargs) else None
+
+
+def _plain(value: Any) -> bool:
+    """True for what a weights-only checkpoint holds: numbers, strings, None, and lists or dicts of them."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _check_structure(

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.convert import as_dataset, as_inputs
 from .normalize import NoNormalize, RowScaling
 
 
@@ -78,10 +79,16 @@ class LabelScoring:
             raise ValueError("this network has no linear head (built with head=False)")
         return self.head(self.features(x))
 
+    def as_inputs(self, x: Any) -> torch.Tensor:
+        """Samples in any numeric dtype and layout (NumPy or torch; one sample or a batch) as the float batch
+        ``[N, *input_shape]`` on the network's device: see :func:`forwardforward.data.convert.as_inputs`."""
+        device = next(self.parameters()).device
+        return as_inputs(x, getattr(self, "input_shape", None), device)
+
     @torch.no_grad()
     def predict(
         self,
-        x: torch.Tensor,
+        x: Any,
         mode: str = "goodness",
         keep: int | None = None,
         prune_after: int | None = None,
@@ -90,9 +97,13 @@ class LabelScoring:
         """Predicted classes: ``mode="goodness"`` (all-label goodness argmax, optionally with candidate
         pruning: see :meth:`scores`) or ``"head"``. With ``views`` (e.g. :attr:`test_views`, an
         :class:`~forwardforward.augment.ShiftViews`), the scores (head: the softmax) are averaged over the
-        views of each input: test-time augmentation."""
+        views of each input: test-time augmentation.
+
+        ``x`` may be a tensor or a NumPy array of any numeric dtype (uint8 is read as pixels in [0, 255]),
+        one sample or a batch, in any shape that flattens to the input size per sample."""
         if mode not in ("goodness", "head"):
             raise ValueError(f"unknown prediction mode {mode!r}; valid: 'goodness', 'head'")
+        x = self.as_inputs(x)
 
         def score(v: torch.Tensor) -> torch.Tensor:
             if mode == "goodness":
@@ -116,8 +127,11 @@ class LabelScoring:
         With ``views`` (a callable returning views of a batch, the unchanged batch first, such as
         :attr:`test_views`), also the test-time-augmented accuracies: goodness (head: softmax) averaged over
         the views, as ``accuracy_views``, ``layer_accuracy_views`` and ``head_accuracy_views``; the one-view
-        figures are read off the first view, so they stay comparable with an evaluation without views."""
-        return evaluate(self, data, batch_size, views)
+        figures are read off the first view, so they stay comparable with an evaluation without views.
+
+        ``data`` may also be an ``(x, y)`` tuple, a torch ``Dataset`` of ``(x, y)`` or a ``DataLoader``
+        (:func:`~forwardforward.data.convert.as_dataset`)."""
+        return evaluate(self, as_dataset(data, getattr(self, "num_classes", None), "data"), batch_size, views)
 
 
 def group_goodness(net: Any, x: torch.Tensor) -> torch.Tensor:

@@ -85,6 +85,12 @@ def build_network(
     initialize(net, m.init)
     if m.test_views != "none":
         net.test_views = build_test_views(m.test_views, as_image_shape(shape))
+    net.input_shape = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    # With the config a checkpoint records, the data's shape is all ``forwardforward.load`` needs to rebuild
+    # the network without reading the data; black boxes (``extra``) are objects no checkpoint can hold.
+    net.spec = (
+        None if extra else {"builder": "config", "shape": list(net.input_shape), "num_classes": num_classes}
+    )
     return net
 
 

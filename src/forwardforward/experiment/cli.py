@@ -2,6 +2,7 @@
 
     ff train [CONFIG.yaml] [key=value ...] [--out DIR] [--resume | --overwrite] [--nproc N [--pipeline]]
     ff eval CHECKPOINT [key=value ...]
+    ff predict CHECKPOINT INPUT [--out FILE] [--format csv|json]
     ff probe CHECKPOINT [key=value ...] [--layers I ...] [--raw]
     ff config [CONFIG.yaml] [key=value ...]
     ff compare [CONFIG.yaml] [key=value ...] [--out DIR] [--overwrite]
@@ -212,13 +213,19 @@ def _restore(args: argparse.Namespace) -> tuple[dict, Any, Any, Any]:
     from ..training.checkpoint import load_checkpoint
     from .build import build_network, load_data, sample_shape
     from .config import apply_overrides, from_dict
+    from .loading import load_weights
 
     _, overrides = _split_args(args.items)
     ckpt = load_checkpoint(args.checkpoint)
+    if not ckpt.get("config"):
+        raise ValueError(
+            f"{args.checkpoint} was written by a Python Trainer and records no dataset: load it with "
+            "forwardforward.load(path) and call net.evaluate(data)"
+        )
     cfg = apply_overrides(from_dict(ckpt["config"]), overrides)
     splits = load_data(cfg)
     net = build_network(cfg, sample_shape(splits.test), splits.test.num_classes)
-    net.load_state_dict(ckpt["model"])
+    load_weights(net, ckpt["model"], str(args.checkpoint))
     return ckpt, cfg, splits, net
 
 
@@ -246,6 +253,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         calibration = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))[:2000]
         res["int8_cascade"] = evaluate_cascade(cascade, splits.train.x[calibration], splits.test)
     print(json.dumps({"checkpoint": str(args.checkpoint), "epoch": ckpt["epoch"], **res}))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Each sample's predicted label and per-class scores, from a .npy/.npz, an IDX file or PNG images."""
+    from .loading import load
+    from .predict import predict_rows, read_inputs, write_predictions
+
+    net = load(args.checkpoint)
+    channels = net.input_shape[0] if net.input_shape is not None and len(net.input_shape) == 3 else 1
+    x, names = read_inputs(args.input, channels)
+    fmt = args.format or ("json" if args.out and args.out.endswith(".json") else "csv")
+    text = write_predictions(predict_rows(net, x, names), fmt)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -372,6 +396,16 @@ def make_parser() -> argparse.ArgumentParser:
         help="also time the int8 cascade (int8 scores, close calls re-scored in float) against float scoring",
     )
     ev.set_defaults(func=cmd_eval)
+    pd = sub.add_parser("predict", help="predicted labels and per-class scores for new samples")
+    pd.add_argument(
+        "checkpoint", help="checkpoint.pt (ff train or Trainer.save_checkpoint) or a run directory"
+    )
+    pd.add_argument(
+        "input", help=".npy, .npz (array 'x' or a single array), an IDX file, or a folder of PNGs"
+    )
+    pd.add_argument("--out", help="write here instead of standard output")
+    pd.add_argument("--format", choices=["csv", "json"], help="default: json for --out *.json, else csv")
+    pd.set_defaults(func=cmd_predict)
     pr = sub.add_parser("probe", help="linear probe on a checkpoint's frozen, normalised layer activities")
     pr.add_argument("checkpoint")
     pr.add_argument("items", nargs="*", help="key=value overrides, e.g. data.root=PATH probe.epochs=10")

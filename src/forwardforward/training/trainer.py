@@ -349,6 +349,9 @@ class Trainer:
         return {
             "format": FORMAT_VERSION,
             "config": self.config,
+            # How to rebuild the network (FFNetwork.mlp's arguments, or the data's shape for the config):
+            # what lets ``forwardforward.load`` return a ready network from a checkpoint alone.
+            "network": getattr(self.net, "spec", None),
             "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,

@@ -1,0 +1,91 @@
+"""A trained network from any checkpoint the library writes, ready to predict.
+
+``ff train`` records its config (and, since the network records it, the data's shape); a Python
+``Trainer`` records the arguments of :meth:`FFNetwork.mlp`. :func:`load` rebuilds from whichever the
+checkpoint holds, so ``forwardforward.load(path)`` is one call for both. It lives in the experiment layer
+because rebuilding from a config needs the model-kind registry, which sits above the network (so there
+is no ``FFNetwork.load``: the network's module cannot import what builds it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from ..network import FFNetwork
+from ..training.checkpoint import load_checkpoint
+from .build import build_network, load_data, sample_shape
+from .config import apply_overrides, from_dict
+
+__all__ = ["load", "load_weights", "rebuild"]
+
+
+def _shape(value: Any) -> str:
+    return "[" + ", ".join(str(int(s)) for s in value) + "]"
+
+
+def load_weights(net: torch.nn.Module, state: dict[str, Any], where: str) -> None:
+    """``net.load_state_dict(state)``, with a mismatch as one line naming the first differing tensor's shape
+    in the checkpoint and in the network (torch's own error lists every tensor across many lines)."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    if missing or extra:
+        raise ValueError(
+            f"{where} does not fit the network the config builds: the checkpoint "
+            + (f"lacks {missing[0]} {_shape(own[missing[0]].shape)}" if missing else "")
+            + (" and " if missing and extra else "")
+            + (f"has {extra[0]} {_shape(state[extra[0]].shape)} that the network lacks" if extra else "")
+            + f" ({len(missing)} missing, {len(extra)} extra tensors); use the config it was trained with"
+        )
+    for key, value in own.items():
+        if tuple(value.shape) != tuple(state[key].shape):
+            raise ValueError(
+                f"{where} does not fit the network the config builds: {key} is {_shape(state[key].shape)} in "
+                f"the checkpoint but {_shape(value.shape)} in the network; use the config it was trained with"
+            )
+    net.load_state_dict(state)
+
+
+def _from_config(ckpt: dict[str, Any], cfg: DictConfig) -> FFNetwork:
+    """The config's network for the shape the checkpoint records (older ones: the shape of the data)."""
+    spec = ckpt.get("network") or {}
+    if spec.get("builder") == "config":
+        return build_network(cfg, tuple(spec["shape"]), spec["num_classes"])
+    test = load_data(cfg).test
+    return build_network(cfg, sample_shape(test), test.num_classes)
+
+
+def rebuild(ckpt: dict[str, Any], overrides: Sequence[str] = (), where: str = "the checkpoint") -> FFNetwork:
+    """The untrained network a loaded checkpoint describes (its weights are :func:`load_weights`' job)."""
+    spec = ckpt.get("network") or {}
+    if ckpt.get("config"):
+        return _from_config(ckpt, apply_overrides(from_dict(ckpt["config"]), list(overrides)))
+    if spec.get("builder") == "mlp":
+        return FFNetwork.mlp(**spec["kwargs"])
+    raise ValueError(
+        f"{where} records neither a config nor the network's constructor (a network built from objects, "
+        "e.g. with between= boxes, or a checkpoint from an older version): build the same network and call "
+        "net.load_state_dict(forwardforward.load_checkpoint(path)['model'])"
+    )
+
+
+def load(
+    path: str | os.PathLike[str], overrides: Sequence[str] = (), map_location: str | torch.device = "cpu"
+) -> FFNetwork:
+    """The trained network in a checkpoint, in eval mode, ready for ``predict``/``evaluate``.
+
+    ``path`` is a ``checkpoint.pt`` (from ``ff train`` or ``Trainer.save_checkpoint``) or a run directory
+    holding one. ``overrides`` (``"key=value"``) change a recorded config as on the command line; a change
+    the weights do not fit (``model.hidden=[100,100]``) is a one-line ValueError naming both shapes.
+    """
+    ckpt = load_checkpoint(path, map_location=map_location)
+    where = str(Path(path) / "checkpoint.pt" if Path(path).is_dir() else path)
+    net = rebuild(ckpt, overrides, where)
+    load_weights(net, ckpt["model"], where)
+    return net.to(map_location).eval()
