@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import forwardforward as ff
 from forwardforward.experiment.build import build_network, sample_shape
@@ -135,6 +136,60 @@ def test_calling_the_network_gives_class_scores(python_checkpoint, digits) -> No
     scores = net(digits.test.x[:4].numpy())
     assert scores.shape == (4, 10)
     assert torch.equal(scores.argmax(1), net.predict(digits.test.x[:4]))
+
+
+# ---------------------------------------------------------------- 3. PyTorch's data forms
+class Pairs(Dataset):
+    """A user's own map-style Dataset of (image, label) items."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.x[i], int(self.y[i])
+
+
+@pytest.mark.parametrize("form", ["ArrayDataset", "tuple", "numpy tuple", "Dataset", "DataLoader"])
+def test_fit_and_evaluate_take_pytorch_data_forms(digits, form: str) -> None:
+    train, test = digits.train.subset(torch.arange(256)), digits.test
+    forms = {
+        "ArrayDataset": lambda d: d,
+        "tuple": lambda d: (d.x, d.y),
+        "numpy tuple": lambda d: (d.x.numpy(), d.y.numpy()),
+        "Dataset": lambda d: Pairs(d.x, d.y),
+        "DataLoader": lambda d: DataLoader(TensorDataset(d.x, d.y), batch_size=50),
+    }
+    torch.manual_seed(0)
+    net = ff.FFNetwork.mlp([64, 16], num_classes=10)
+    ff.Trainer(net, progress=False, seed=0).fit(forms[form](train), epochs=1, batch_size=64)
+    torch.manual_seed(0)
+    ref = ff.FFNetwork.mlp([64, 16], num_classes=10)
+    ff.Trainer(ref, progress=False, seed=0).fit(train, epochs=1, batch_size=64)
+    for a, b in zip(net.parameters(), ref.parameters()):
+        assert torch.equal(a, b)  # the same data in another form trains the same weights
+    assert net.evaluate(forms[form](test))["accuracy"] == ref.evaluate(test)["accuracy"]
+
+
+def test_an_unusable_data_form_is_a_clear_error() -> None:
+    net = ff.FFNetwork.mlp([64, 16], num_classes=10)
+    with pytest.raises(ValueError, match=r"cannot train or evaluate on a str; pass an ArrayDataset"):
+        ff.Trainer(net, progress=False).fit("digits", epochs=1)
+
+
+def test_the_dataloader_example_runs() -> None:
+    import runpy
+    import sys
+
+    example = Path(__file__).parents[1] / "examples" / "train_from_dataloader.py"
+    argv = sys.argv
+    sys.argv = [str(example), "--epochs", "1"]
+    try:
+        runpy.run_path(str(example), run_name="__main__")
+    finally:
+        sys.argv = argv
 
 
 # ---------------------------------------------------------------- ff predict

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ..data.convert import as_dataset
 from ..defaults import TRAINER
 from ..negatives import Negatives, RandomLabel, build_negatives
 from ..network import FFNetwork
@@ -220,11 +221,18 @@ class Trainer:
     ) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs (per layer, for the greedy schedule); returns per-epoch metrics.
 
-        ``train`` and ``eval_data`` have ``.x`` (``[N, ...]``) and ``.y`` (``[N]``), e.g. an
-        :class:`~forwardforward.data.ArrayDataset`. ``resume`` continues from a checkpoint.
+        ``train`` and ``eval_data`` are an :class:`~forwardforward.data.ArrayDataset` (anything with ``.x``
+        ``[N, ...]`` and ``.y`` ``[N]``), an ``(x, y)`` tuple of tensors or arrays, a
+        ``torch.utils.data.Dataset`` of ``(x, y)`` items or a ``DataLoader`` of ``(x, y)`` batches: they are
+        read into memory once (:func:`~forwardforward.data.convert.as_dataset`), because every epoch draws
+        its own batches, negatives and augmentation from the whole set. ``resume`` continues from a
+        checkpoint.
         """
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+        classes = getattr(self.net, "num_classes", None)
+        train = as_dataset(train, classes, name="train")
+        eval_data = None if eval_data is None else as_dataset(eval_data, classes, name="eval_data")
         if len(train.y) == 0:
             raise ValueError("the training set is empty")
         if resume is not None:
