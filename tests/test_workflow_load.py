@@ -71,6 +71,15 @@ def test_load_an_ff_train_run_predicts_exactly_as_ff_eval_did(trained_run: Path,
     assert net.evaluate(digits.test) == ref.evaluate(digits.test)
 
 
+def test_load_picks_the_newest_version_of_a_named_run(tmp_path: Path, capsys, monkeypatch, digits) -> None:
+    monkeypatch.chdir(tmp_path)
+    for seed in (0, 1):
+        assert run(["train", *TINY, f"trainer.seed={seed}"], capsys)[0] == 0  # runs/digits/version_0, _1
+    newest = ff.load(tmp_path / "runs" / "digits").scores(digits.test.x)
+    assert torch.equal(newest, ff.load(tmp_path / "runs" / "digits" / "version_1").scores(digits.test.x))
+    assert not torch.equal(newest, ff.load(tmp_path / "runs" / "digits" / "version_0").scores(digits.test.x))
+
+
 def test_load_a_python_trainer_checkpoint_round_trips(python_checkpoint, digits) -> None:
     net, path = python_checkpoint
     assert ff.load_checkpoint(path)["network"]["builder"] == "mlp"  # what rebuilds it is recorded

@@ -21,6 +21,7 @@ from ..network import FFNetwork
 from ..training.checkpoint import load_checkpoint
 from .build import build_network, load_data, sample_shape
 from .config import apply_overrides, from_dict
+from .rundir import latest_version, versions
 
 __all__ = ["load", "load_weights", "rebuild"]
 
@@ -80,12 +81,18 @@ def load(
 ) -> FFNetwork:
     """The trained network in a checkpoint, in eval mode, ready for ``predict``/``evaluate``.
 
-    ``path`` is a ``checkpoint.pt`` (from ``ff train`` or ``Trainer.save_checkpoint``) or a run directory
-    holding one. ``overrides`` (``"key=value"``) change a recorded config as on the command line; a change
-    the weights do not fit (``model.hidden=[100,100]``) is a one-line ValueError naming both shapes.
+    ``path`` is a ``checkpoint.pt`` (from ``ff train`` or ``Trainer.save_checkpoint``), a run directory
+    holding one, or ``runs/<name>`` (its newest ``version_N``). ``overrides`` (``"key=value"``) change a
+    recorded config as on the command line; a change the weights do not fit (``model.hidden=[100,100]``)
+    is a one-line ValueError naming both shapes.
     """
+    path = Path(path)
+    if path.is_dir() and not (path / "checkpoint.pt").exists() and versions(path):
+        path = latest_version(path)  # runs/<name>: its newest version, as `ff train --resume` would pick
     ckpt = load_checkpoint(path, map_location=map_location)
-    where = str(Path(path) / "checkpoint.pt" if Path(path).is_dir() else path)
+    where = str(path / "checkpoint.pt" if path.is_dir() else path)
+    if overrides and not ckpt.get("config"):
+        raise ValueError(f"{where} records no config (a Python Trainer wrote it), so overrides cannot apply")
     net = rebuild(ckpt, overrides, where)
     load_weights(net, ckpt["model"], where)
     return net.to(map_location).eval()
