@@ -261,3 +261,26 @@ def test_ff_predict_refuses_a_wrong_size_and_a_wrong_file(trained_run: Path, tmp
     (tmp_path / "notes.txt").write_text("hello")
     rc, _, err = run(["predict", str(trained_run), str(tmp_path / "notes.txt")], capsys)
     assert rc == 2 and "bad magic" in err and ".npy, .npz, IDX files and folders of .png" in err
+
+
+def test_ff_predict_without_pillow_is_a_one_line_hint(
+    trained_run: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    (tmp_path / "pngs").mkdir()
+    rc, _, err = run(["predict", str(trained_run), str(tmp_path / "pngs")], capsys)
+    assert rc == 2
+    (line,) = err.strip().splitlines()
+    assert "needs Pillow: pip install 'forwardforward[images]'" in line
+
+
+def test_ff_predict_reads_a_python_trainer_checkpoint(
+    python_checkpoint, digits, tmp_path: Path, capsys
+) -> None:
+    net, path = python_checkpoint
+    np.save(tmp_path / "x.npy", digits.test.x[:4, 0].numpy().astype(np.float64))
+    rc, out, err = run(["predict", str(path), str(tmp_path / "x.npy"), "--format", "json"], capsys)
+    assert rc == 0, err
+    assert [r["label"] for r in json.loads(out)] == net.predict(digits.test.x[:4]).tolist()
