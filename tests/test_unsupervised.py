@@ -29,6 +29,12 @@ def smooth_images(n: int, seed: int, size: int = 8) -> torch.Tensor:
     return torch.exp(-d2 / 4.0).unsqueeze(1)
 
 
+#: A label-free conv net learning from hybrids, as a config says it; tests add the conv layers and pieces.
+UNSUP_CNN = ["model.kind=cnn", "model.labels=none", "model.head=false", "trainer.negatives=hybrid"]
+#: Dense goodness with a logistic loss around 1 (the conv tests' default pieces).
+DENSE_LOGISTIC = ["model.goodness=meansq", "model.loss=softplus", "model.threshold=1.0"]
+
+
 def unsup_net(dims: list[int], seed: int = 0) -> FFNetwork:
     torch.manual_seed(seed)
     return FFNetwork.mlp(dims, num_classes=None, labels=None, head=False, goodness="meansq", loss="symba")
@@ -221,19 +227,7 @@ def assert_learns_to_tell_hybrids_of_smooth_images_apart(net) -> None:
 def test_an_unsupervised_conv_net_has_no_label_path_and_learns_from_hybrids() -> None:
     """model.kind=cnn with model.labels=none: conv layers, no label embedding or head, and hybrid negatives
     of 8x8 images are told apart better after training."""
-    cfg = load_config(
-        None,
-        [
-            "model.kind=cnn",
-            "model.labels=none",
-            "model.head=false",
-            "trainer.negatives=hybrid",
-            "model.goodness=meansq",
-            "model.loss=softplus",
-            "model.threshold=1.0",
-            "model.conv=[{channels: 8, kernel: 3, pool: max}]",
-        ],
-    )
+    cfg = load_config(None, [*UNSUP_CNN, *DENSE_LOGISTIC, "model.conv=[{channels: 8, kernel: 3, pool: max}]"])
     net = build_network(cfg, (1, 8, 8), 10)
     assert net.labels is None and net.head is None and net.num_classes is None
     assert_learns_to_tell_hybrids_of_smooth_images_apart(net)
@@ -419,13 +413,8 @@ def test_conv_peer_normalisation_is_per_channel_and_revives_a_dead_channel() -> 
         cfg = load_config(
             None,
             [
-                "model.kind=cnn",
-                "model.labels=none",
-                "model.head=false",
-                "trainer.negatives=hybrid",
-                "model.goodness=meansq",
-                "model.loss=softplus",
-                "model.threshold=1.0",
+                *UNSUP_CNN,
+                *DENSE_LOGISTIC,
                 "model.conv=[{channels: 4, kernel: 3, pool: max}, {channels: 4, kernel: 3}]",
                 "model.peer_norm=0.5",
                 f"model.peer_gated={str(gated).lower()}",
@@ -461,9 +450,8 @@ def test_hinton_init_reaches_conv_layers_by_their_fan_in(local: bool) -> None:
     conv = f"[{first}, {{channels: 32, kernel: 3}}]"
     cfg = load_config(
         None,
-        ["model.kind=cnn", "model.labels=none", "model.head=false", "trainer.negatives=hybrid",
-         f"model.conv={conv}", "model.init=hinton"],
-    )  # fmt: skip
+        [*UNSUP_CNN, f"model.conv={conv}", "model.init=hinton"],
+    )
     net = build_network(cfg, (1, 28, 28), 10)
     for layer, fan_in in zip(net.layers, (1 * 5 * 5, 16 * 3 * 3)):
         w = layer.block.conv.weight.detach()
