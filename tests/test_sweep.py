@@ -142,7 +142,7 @@ def test_unfinished_ff_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     result = json.loads(json.dumps(sweep.run_one(spec)))
     history = json.loads((spec.directory / "results.json").read_text())["history"]
     assert [row["epoch"] for row in history] == [1, 2]
-    assert history[0]["wall"] == first_epoch["wall"]  # epoch 1 was kept, not retrained
+    assert history[0]["train_seconds"] == first_epoch["train_seconds"]  # epoch 1 was kept, not retrained
     uninterrupted = sweep.RunSpec(tmp_path / "whole", None, spec.overrides, {}, spec.seed)
     assert sweep.run_one(uninterrupted)["test_accuracy_goodness"] == result["test_accuracy_goodness"]
 

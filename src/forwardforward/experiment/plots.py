@@ -33,8 +33,13 @@ def _mean_curve(histories: Sequence[list[dict[str, Any]]], key: str) -> tuple[li
     """Mean of ``key`` and of cumulative wall time per epoch, over the seeds that reached that epoch."""
     length = min(len(h) for h in histories)
     values = [statistics.fmean(h[i][key] for h in histories) for i in range(length)]
-    walls = [statistics.fmean(h[i]["wall"] for h in histories) for i in range(length)]
+    walls = [statistics.fmean(_train_seconds(h[i]) for h in histories) for i in range(length)]
     return values, walls
+
+
+def _train_seconds(row: dict[str, Any]) -> float:
+    """Cumulative training seconds of a history row (``wall`` in runs written before the rename)."""
+    return row["train_seconds"] if "train_seconds" in row else row["wall"]
 
 
 def _head_accuracy(result: dict[str, Any]) -> float | None:
