@@ -325,7 +325,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_run
+    """Draw one run's figures; without the ``viz`` extra, one line saying how to install it."""
+    try:
+        from .plots import plot_run
+    except ImportError as err:
+        print(f"ff: error: {err}", file=sys.stderr)
+        return 2
 
     paths = plot_run(Path(args.run_dir), Path(args.out) if args.out else None, root=args.root)
     print(json.dumps({"figures": [str(p) for p in paths]}))
