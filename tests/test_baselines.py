@@ -78,6 +78,10 @@ def test_ff_compare_trains_both_on_the_same_architecture(tmp_path: Path, capsys,
     assert result["backprop"]["test_accuracy"] > 0.5 and result["ff"]["test_accuracy_head"] > 0.3
     assert (tmp_path / "ff" / "checkpoint.pt").exists()
     assert "backprop twin" in err and "forward-forward (goodness)" in err
+    # like with like: both clocks for both methods, training alone within everything
+    for method in ("ff", "backprop"):
+        assert result[method]["train_seconds"] <= result[method]["wall_seconds"]
+    assert "train s" in err and "wall s" in err
 
 
 def test_backprop_twin_from_a_config_uses_the_same_budget_and_schedule(
