@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
+from ..training.callbacks import epoch_line
 from ..training.checkpoint import FORMAT_VERSION, save_atomic, write_text_atomic
 from ..training.devices import backend_for, resolve_device
 from ..training.pipeline import pipeline_fit
@@ -64,6 +66,8 @@ def run_pipeline(cfg: DictConfig, out: Path | None) -> dict[str, Any]:
         row.update({"eval/accuracy": ev["accuracy"]})
         row.update({f"eval/layer_accuracy/{i}": a for i, a in enumerate(ev["layer_accuracy"])})
         history.append(row)
+        if t.progress:  # the same line per epoch as a one-process run (the pipe draws no progress bars)
+            print(epoch_line(row, t.epochs, "val" if splits.val is not None else "test"), file=sys.stderr)
         if out is not None:
             state = {
                 "format": FORMAT_VERSION,
