@@ -46,14 +46,17 @@ def run_ff(splits: Any, args: Any, **analog: Any) -> dict[str, float]:
     trainer = ff.Trainer(net, negatives="hard", lr=3e-3, cooldown_start=0.5, seed=args.seed, progress=False)
     trainer.fit(splits.train, epochs=args.epochs, batch_size=256)
     res = net.evaluate(splits.test)
-    return {"accuracy": round(res["accuracy"], 4), "head_accuracy": round(res["head_accuracy"], 4)}
+    return {
+        "test_accuracy_goodness": round(res["accuracy"], 4),
+        "test_accuracy_head": round(res["head_accuracy"], 4),
+    }
 
 
 def run_bp(splits: Any, args: Any, **analog: Any) -> dict[str, float]:
     torch.manual_seed(args.seed)
     model = make_analog(BackpropMLP([784, *args.hidden], 10), **analog)
     train_backprop(model, splits.train, args.epochs, 256, lr=3e-3, seed=args.seed, cooldown_start=0.5)
-    return {"accuracy": round(accuracy(model, splits.test), 4)}
+    return {"test_accuracy": round(accuracy(model, splits.test), 4)}
 
 
 def plot(xs: list[Any], rows: list[dict[str, Any]], xlabel: str, title: str, path: Path) -> None:
@@ -64,9 +67,9 @@ def plot(xs: list[Any], rows: list[dict[str, Any]], xlabel: str, title: str, pat
 
     fig, ax = plt.subplots(figsize=(5.2, 3.5))
     pos = list(range(len(xs)))
-    ax.plot(pos, [r["ff"]["accuracy"] for r in rows], "o-", label="FF (goodness)")
-    ax.plot(pos, [r["ff"]["head_accuracy"] for r in rows], "o:", alpha=0.6, label="FF (linear head)")
-    ax.plot(pos, [r["backprop"]["accuracy"] for r in rows], "s-", label="backprop")
+    ax.plot(pos, [r["ff"]["test_accuracy_goodness"] for r in rows], "o-", label="FF (goodness)")
+    ax.plot(pos, [r["ff"]["test_accuracy_head"] for r in rows], "o:", alpha=0.6, label="FF (linear head)")
+    ax.plot(pos, [r["backprop"]["test_accuracy"] for r in rows], "s-", label="backprop")
     ax.set_xticks(pos, [str(x) for x in xs])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy")

@@ -47,14 +47,17 @@ def run(config: str, args: argparse.Namespace, overrides: list[str] | None = Non
         "epochs": args.epochs,
         "train_seconds": round(train_s, 1),
         "test_seconds": round(time.perf_counter() - t0, 1),
-        "test_accuracy": ev["accuracy"],
-        "head_accuracy": ev.get("head_accuracy"),
+        "test_accuracy_goodness": ev["accuracy"],
+        "test_accuracy_head": ev.get("head_accuracy"),
         "layer_accuracy": ev["layer_accuracy"],
     }
     if cfg.model.kind == "recurrent":
         zero_top_down(net)
         ab = net.evaluate(splits.test)
-        row["top_down_zeroed"] = {"test_accuracy": ab["accuracy"], "layer_accuracy": ab["layer_accuracy"]}
+        row["top_down_zeroed"] = {
+            "test_accuracy_goodness": ab["accuracy"],
+            "layer_accuracy": ab["layer_accuracy"],
+        }
     print(json.dumps(row), flush=True)
     return row
 

@@ -73,7 +73,7 @@ def main() -> None:
         "full_dreams": (full_w.x[pick], full_w.y[pick]),
     }
     wake = grads(x, y, True)
-    out: dict = {"epochs": args.epochs, "accuracy": history[-1]["eval/accuracy"], "layers": {}}
+    out: dict = {"epochs": args.epochs, "test_accuracy_goodness": history[-1]["eval/accuracy"], "layers": {}}
     for name, (xn, yn) in negatives.items():
         rows = []
         for gw, gs in zip(wake, grads(xn, yn, False)):

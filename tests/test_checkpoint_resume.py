@@ -16,7 +16,9 @@ from forwardforward.training.checkpoint import FORMAT_VERSION, write_text_atomic
 
 
 def _timeless(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("seconds", "wall")} for r in rows]
+    return [
+        {k: v for k, v in r.items() if k not in ("seconds", "train_seconds", "wall_seconds")} for r in rows
+    ]
 
 
 def _files(directory) -> list[str]:

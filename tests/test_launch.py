@@ -61,7 +61,7 @@ def test_several_processes_write_the_run_folder_ff_eval_reads(runs: Path, mode: 
     capsys.readouterr()
     assert main(["eval", str(run / "checkpoint.pt")]) == 0
     evaluated = json.loads(capsys.readouterr().out)
-    assert evaluated["accuracy"] == pytest.approx(results["test_accuracy_goodness"])
+    assert evaluated["test_accuracy_goodness"] == pytest.approx(results["test_accuracy_goodness"])
 
 
 def _torchrun_worker(rank: int, world: int, port: int, out: str) -> None:

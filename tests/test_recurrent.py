@@ -167,7 +167,7 @@ def test_cli_trains_evaluates_and_resumes_a_recurrent_net(tmp_path, capsys):
     assert result["test_accuracy_goodness"] > 0.3  # 10 digits: chance is 0.1
     assert main(["eval", str(tmp_path / "checkpoint.pt")]) == 0
     ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert ev["accuracy"] == pytest.approx(result["test_accuracy_goodness"])
+    assert ev["test_accuracy_goodness"] == pytest.approx(result["test_accuracy_goodness"])
     assert main(["train", *args, "trainer.epochs=2", "--out", str(tmp_path), "--resume"]) == 0
     rows = [json.loads(r) for r in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]

@@ -344,7 +344,7 @@ def test_cli_train_eval_and_generate(tmp_path, capsys):
     trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert main(["eval", str(out / "checkpoint.pt")]) == 0
     ev = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert ev["accuracy"] == pytest.approx(trained["test_accuracy_goodness"])
+    assert ev["test_accuracy_goodness"] == pytest.approx(trained["test_accuracy_goodness"])
     gen = ["generate", str(out / "checkpoint.pt"), "--prompt", "The dog", "--length", "25", "--seed", "7"]
     assert main(gen) == 0
     first = capsys.readouterr().out.strip()

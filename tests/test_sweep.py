@@ -142,7 +142,7 @@ def test_unfinished_ff_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     result = json.loads(json.dumps(sweep.run_one(spec)))
     history = json.loads((spec.directory / "results.json").read_text())["history"]
     assert [row["epoch"] for row in history] == [1, 2]
-    assert history[0]["wall"] == first_epoch["wall"]  # epoch 1 was kept, not retrained
+    assert history[0]["train_seconds"] == first_epoch["train_seconds"]  # epoch 1 was kept, not retrained
     uninterrupted = sweep.RunSpec(tmp_path / "whole", None, spec.overrides, {}, spec.seed)
     assert sweep.run_one(uninterrupted)["test_accuracy_goodness"] == result["test_accuracy_goodness"]
 
@@ -157,13 +157,12 @@ def test_ff_plot_writes_curves_receptive_fields_and_histograms(tmp_path: Path, c
     assert names == ["curves.png", "goodness_hist.png", "receptive_fields.png"]
     for f in figures:
         assert Path(f).read_bytes()[:4] == b"\x89PNG"
-    # The receptive fields are one pixel-exact mosaic: 32 units of 8x8 digits in a 6x6 grid with 2-pixel
-    # gaps, zoomed 2x, each unit's own weights (not a blank or uniform image).
+    # The receptive fields: each unit's own weights (not a blank or uniform image), drawn large
     from PIL import Image
 
     image = Image.open(run_dir / "receptive_fields.png")
-    assert image.size == (2 * (6 * 10 - 2),) * 2
-    assert len(image.convert("RGB").getcolors(maxcolors=10_000) or []) > 20
+    assert min(image.size) >= 500
+    assert len(image.convert("RGB").getcolors(maxcolors=100_000) or []) > 20
 
 
 def test_ff_plot_on_a_directory_without_checkpoint_says_so(tmp_path: Path, capsys) -> None:

@@ -123,7 +123,7 @@ class TrainerConfig:
     seed: int = 0  # seeds initialisation, shuffling, augmentation, negatives and data subsets
     device: str = "auto"  # where to train: auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch.set_num_threads (null: torch's default)
-    progress: bool = True  # a progress bar per epoch with each layer's loss and separation
+    progress: bool = True  # a line per epoch on stderr (loss, held-out accuracy, s); bars on a terminal
     tensorboard: bool = False  # also log the metrics for TensorBoard (OUT/tensorboard)
     layerwise_step: bool = False  # backward + step each layer before the next forward: memory flat in depth
     compile: bool = False  # torch.compile each layer

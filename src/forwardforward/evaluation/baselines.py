@@ -72,7 +72,8 @@ def train_backprop(
     cooldown_start: float = 1.0,
     augment: Any = None,
 ) -> list[dict[str, float]]:
-    """Plain supervised training; returns per-epoch rows (loss, wall seconds, eval accuracy).
+    """Plain supervised training; returns per-epoch rows (loss, cumulative training seconds without the
+    evaluation, eval accuracy).
 
     ``cooldown_start`` applies the same constant-then-linear learning-rate schedule as the FF Trainer, so
     a comparison differs in the learning rule alone. ``augment(x, generator)`` transforms each training
@@ -104,7 +105,7 @@ def train_backprop(
             apply_update(opt, loss, zero=opt)
             total += loss.item()
         wall += time.perf_counter() - t0
-        row = {"epoch": epoch, "loss": total / len(batches), "wall": wall}
+        row = {"epoch": epoch, "loss": total / len(batches), "train_seconds": wall}
         if eval_data is not None:
             row["eval/accuracy"] = accuracy(model, eval_data, device)
         history.append(row)

@@ -230,7 +230,10 @@ def _restore(args: argparse.Namespace) -> tuple[dict, Any, Any, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Test a checkpoint: the same keys, with the same values, as ``ff train``'s results for it."""
     import torch
+
+    from .run import reported_measures
 
     ckpt, cfg, splits, net = _restore(args)
     if cfg.model.labels == "none":
@@ -247,8 +250,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             cascade = CascadeScorer(net)
         except ValueError as err:
             raise ValueError(f"--int8 cannot score {args.checkpoint}: {err}") from err
-    with torch.no_grad():
-        res = net.evaluate(splits.test, views=net.test_views)
+    with torch.no_grad():  # the names and values ff train's results.json gives the same checkpoint
+        res = reported_measures(net.evaluate(splits.test, views=net.test_views))
     if args.int8:
         calibration = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))[:2000]
         res["int8_cascade"] = evaluate_cascade(cascade, splits.train.x[calibration], splits.test)
@@ -296,14 +299,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     splits = load_data(cfg)
     ff_result = run(cfg, out / "ff" if out else None, splits=splits)
     bp = run(cfg, out / "backprop" if out else None, method="backprop", splits=splits)
+    # Like with like: train_seconds is the training steps alone for both (each evaluates after every epoch,
+    # FF also checkpoints; neither is counted), wall_seconds everything each run took.
     rows = [
-        ("forward-forward (goodness)", ff_result["test_accuracy_goodness"], ff_result["train_seconds"]),
-        ("forward-forward (linear head)", ff_result["test_accuracy_head"], ff_result["train_seconds"]),
-        ("backprop twin", bp["test_accuracy"], bp["train_seconds"]),
+        ("forward-forward (goodness)", ff_result["test_accuracy_goodness"], ff_result),
+        ("forward-forward (linear head)", ff_result["test_accuracy_head"], ff_result),
+        ("backprop twin", bp["test_accuracy"], bp),
     ]
-    print(f"{'method':32s} {'test acc':>9s} {'train s':>9s}", file=sys.stderr)
-    for name, acc, sec in rows:
-        print(f"{name:32s} {'n/a' if acc is None else f'{acc:9.4f}':>9} {sec:9.1f}", file=sys.stderr)
+    print(f"{'method':32s} {'test acc':>9s} {'train s':>9s} {'wall s':>9s}", file=sys.stderr)
+    for name, acc, res in rows:
+        acc_text = "n/a" if acc is None else f"{acc:9.4f}"
+        print(
+            f"{name:32s} {acc_text:>9} {res['train_seconds']:9.1f} {res['wall_seconds']:9.1f}",
+            file=sys.stderr,
+        )
     result = {"dataset": cfg.data.name, "ff": ff_result, "backprop": bp}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -340,7 +349,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_run
+    """Draw one run's figures; without the ``viz`` extra, one line saying how to install it."""
+    try:
+        from .plots import plot_run
+    except ImportError as err:
+        print(f"ff: error: {err}", file=sys.stderr)
+        return 2
 
     paths = plot_run(Path(args.run_dir), Path(args.out) if args.out else None, root=args.root)
     print(json.dumps({"figures": [str(p) for p in paths]}))

@@ -1,7 +1,8 @@
 """Figures for sweeps and single runs (matplotlib, the optional ``viz`` extra).
 
 * :func:`plot_sweep`: accuracy per setting (mean ± std over seeds) and learning curves (held-out error against
-  epochs and against training wall time), as in the poster's "backpropagation vs Forward-Forward" panel.
+  epochs and against training time, evaluation excluded), as in the poster's "backpropagation vs
+  Forward-Forward" panel.
 * :func:`plot_run`: one run directory's learning curves, the first layer's receptive fields (the poster's
   Figure 5: do the units learn stroke- or part-like features?) and per-layer histograms of positive vs
   negative goodness (how well each layer separates them).
@@ -17,48 +18,67 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+#: The one line ``ff plot`` (and ``ff sweep``'s table) gives when the optional extra is missing.
+MISSING = "plots need matplotlib, which is not installed: pip install 'forwardforward[viz]'"
+
 try:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed on servers and CI
     import matplotlib.pyplot as plt
-except ImportError as err:  # pragma: no cover - exercised only without the extra
-    raise ImportError("plots need matplotlib: pip install 'forwardforward[viz]'") from err
+    from matplotlib.ticker import MaxNLocator
+except ImportError as err:  # exercised by simulating its absence (tests/test_plots.py)
+    raise ImportError(MISSING) from err
 
 if TYPE_CHECKING:
     from .results import FinishedRun
 
 
 def _mean_curve(histories: Sequence[list[dict[str, Any]]], key: str) -> tuple[list[float], list[float]]:
-    """Mean of ``key`` and of cumulative wall time per epoch, over the seeds that reached that epoch."""
+    """Mean of ``key`` and of cumulative training seconds per epoch, over the seeds that reached that
+    epoch."""
     length = min(len(h) for h in histories)
     values = [statistics.fmean(h[i][key] for h in histories) for i in range(length)]
-    walls = [statistics.fmean(h[i]["wall"] for h in histories) for i in range(length)]
-    return values, walls
+    seconds = [statistics.fmean(_train_seconds(h[i]) for h in histories) for i in range(length)]
+    return values, seconds
+
+
+def _train_seconds(row: dict[str, Any]) -> float:
+    """Cumulative training seconds of a history row (``wall`` in runs written before the rename)."""
+    return row["train_seconds"] if "train_seconds" in row else row["wall"]
 
 
 def _head_accuracy(result: dict[str, Any]) -> float | None:
     return result.get("test_accuracy_head")
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, dpi: int = 90) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
 
 def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
     """``accuracy.png`` and ``curves.png`` in ``out``; returns the paths written."""
-    from .results import group_runs, primary_accuracy
+    from .results import group_runs
 
     keys, groups = group_runs(runs)
     labels = [g.label(keys) for g in groups]
-    paths = []
+    return [
+        _save(accuracy_figure(groups, labels), out / "accuracy.png"),
+        _save(curves_figure(groups, labels), out / "curves.png"),
+    ]
 
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(groups) + 2), 3.6))
-    xs = range(len(groups))
+
+def accuracy_figure(groups: Sequence[Any], labels: Sequence[str]) -> Any:
+    """One pair of bars per setting (FF goodness or backprop, and FF's linear head), mean ± std over seeds,
+    on a y-axis that fits every bar and its error bar (the head's too), zoomed in on them."""
+    from .results import primary_accuracy
+
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(groups) + 2), 3.8))
     series = [("FF goodness / backprop", primary_accuracy), ("FF linear head", _head_accuracy)]
+    lows, highs = [], []
     for offset, (name, get) in enumerate(series):
         means, stds, pos = [], [], []
         for i, g in enumerate(groups):
@@ -68,29 +88,40 @@ def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
                 stds.append(statistics.stdev(vals) if len(vals) > 1 else 0.0)
                 pos.append(i + (offset - 0.5) * 0.35)
         ax.bar(pos, means, width=0.35, yerr=stds, capsize=3, label=name)
-    finite = [100 * a for a in (primary_accuracy(r.result) for r in runs) if a is not None] or [0.0, 100.0]
-    ax.set_ylim(max(0.0, min(finite) - 10), min(100.0, max(finite) + 3))
-    ax.set_xticks(list(xs), labels, rotation=30, ha="right", fontsize=8)
+        lows += [m - s for m, s in zip(means, stds)]
+        highs += [m + s for m, s in zip(means, stds)]
+    low, high = (min(lows), max(highs)) if lows else (0.0, 100.0)
+    margin = max(1.0, 0.1 * (high - low))
+    ax.set_ylim(max(0.0, low - 3 * margin), min(100.0, high + margin))
+    ax.set_xticks(range(len(groups)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel("setting")
+    ax.set_title("Test accuracy per setting (mean ± std over seeds)", fontsize=10)
     ax.legend(fontsize=8)
-    paths.append(_save(fig, out / "accuracy.png"))
+    return fig
 
-    fig, (by_epoch, by_wall) = plt.subplots(1, 2, figsize=(9, 3.6))
+
+def curves_figure(groups: Sequence[Any], labels: Sequence[str]) -> Any:
+    """Held-out error against epochs and against training time, one line per setting (mean over seeds)."""
+    fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(9, 3.8))
     for label, g in zip(labels, groups):
         histories = [r.result.get("history") or [] for r in g.runs if "diverged" not in r.result]
         if not histories or not all(histories) or "eval/accuracy" not in histories[0][0]:
             continue
-        acc, wall = _mean_curve(histories, "eval/accuracy")
+        acc, seconds = _mean_curve(histories, "eval/accuracy")
         err = [100 * (1 - a) for a in acc]
         by_epoch.plot(range(1, len(err) + 1), err, marker=".", label=label)
-        by_wall.plot(wall, err, marker=".", label=label)
-    for ax, xlabel in ((by_epoch, "epoch"), (by_wall, "training wall time (s)")):
+        by_time.plot(seconds, err, marker=".", label=label)
+    by_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax, xlabel in ((by_epoch, "epoch"), (by_time, "training time (s, evaluation excluded)")):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("held-out error (%)")  # the validation split when the run has one, else test
         ax.grid(alpha=0.3)
-    by_epoch.legend(fontsize=7)
-    paths.append(_save(fig, out / "curves.png"))
-    return paths
+    by_epoch.set_title("Held-out error by epoch", fontsize=10)
+    by_time.set_title("Held-out error by training time", fontsize=10)
+    if by_epoch.lines:
+        by_epoch.legend(fontsize=7)
+    return fig
 
 
 # ----------------------------------------------------------------------------- one run
@@ -99,17 +130,22 @@ def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
 def plot_run(
     run_dir: Path, out: Path | None = None, root: str | None = None, samples: int = 2000
 ) -> list[Path]:
-    """``curves.png``, ``receptive_fields.png`` and ``goodness_hist.png`` for one ``ff train`` run.
+    """``curves.png``, ``receptive_fields.png`` and ``goodness_hist.png`` for one ``ff train`` run: each
+    figure the run has data for (receptive fields need a dense first layer on images; the histograms
+    need labels to score, so an unsupervised run has none).
 
     The network is rebuilt from the checkpoint's config; ``root`` overrides ``data.root`` for the
     histograms, which score ``samples`` test images with their true label (positive) and one random wrong
-    label (negative).
+    label (negative). A folder that is not one run (a sweep, an ``ff compare``, a backprop twin's run) is
+    refused with a line saying what to plot instead.
     """
     from ..training.checkpoint import load_checkpoint
     from .build import build_network, load_data, sample_shape
     from .config import apply_overrides, from_dict
+    from .unsupervised import is_unsupervised
 
     run_dir = Path(run_dir)
+    check_run_dir(run_dir)
     out = run_dir if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
@@ -125,10 +161,27 @@ def plot_run(
     if history:
         paths.append(plot_history(history, out / "curves.png"))
     weights = first_layer_weights(net)
-    if weights is not None:
-        paths.append(plot_receptive_fields(weights, splits.test.image_shape, out / "receptive_fields.png"))
-    paths.append(plot_goodness_histograms(net, splits.test, out / "goodness_hist.png", samples))
+    shape = splits.test.image_shape if splits.test.x.dim() == 4 else None  # not text windows, tables
+    if weights is not None and shape is not None:
+        paths.append(plot_receptive_fields(weights, shape, out / "receptive_fields.png"))
+    if not is_unsupervised(cfg):
+        paths.append(plot_goodness_histograms(net, splits.test, out / "goodness_hist.png", samples))
     return paths
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse, in one line, a folder ``ff plot`` cannot draw as one run, naming what to do instead."""
+    if (run_dir / "checkpoint.pt").exists():
+        return
+    if (run_dir / "runs").is_dir():
+        hint = f"it is an ff sweep: ff sweep draws its figures ({run_dir / 'accuracy.png'}, curves.png)"
+    elif (run_dir / "ff" / "checkpoint.pt").exists():
+        hint = f"it is an ff compare: plot its FF run, ff plot {run_dir / 'ff'}"
+    elif (run_dir / "results.json").exists():
+        hint = "it is a run without a checkpoint (a backprop twin, or a diverged run): nothing to rebuild"
+    else:
+        hint = "give a run directory written by ff train"
+    raise FileNotFoundError(f"no checkpoint at {run_dir / 'checkpoint.pt'}; {hint}")
 
 
 def _history_from_results(run_dir: Path) -> list[dict[str, Any]]:
@@ -137,27 +190,39 @@ def _history_from_results(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> Path:
-    """Per-epoch test (or validation) accuracy, by goodness, by the head and per layer."""
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    epochs = [row["epoch"] for row in history]
-    for key, label in (("eval/accuracy", "goodness"), ("eval/head_accuracy", "linear head")):
-        if key in history[0]:
-            ax.plot(epochs, [100 * row[key] for row in history], marker=".", label=label)
-    layer = 0
-    while f"eval/layer_accuracy/{layer}" in history[0]:
-        ax.plot(
-            epochs,
-            [100 * row[f"eval/layer_accuracy/{layer}"] for row in history],
-            linestyle="--",
-            alpha=0.7,
-            label=f"layer {layer} alone",
-        )
-        layer += 1
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy (%)")
+    """Per-epoch held-out accuracy by goodness, by the head and per layer; a run with no held-out
+    accuracy (unsupervised) shows each layer's training loss instead."""
+    return _save(history_figure(history), path)
+
+
+def history_figure(history: list[dict[str, Any]]) -> Any:
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    x = list(range(1, len(history) + 1))  # epochs in training order (greedy: layer after layer)
+    if "eval/accuracy" in history[0]:
+        for key, label in (("eval/accuracy", "goodness"), ("eval/head_accuracy", "linear head")):
+            if key in history[0]:
+                ax.plot(x, [100 * row[key] for row in history], marker=".", label=label)
+        layer = 0
+        while f"eval/layer_accuracy/{layer}" in history[0]:
+            values = [100 * row[f"eval/layer_accuracy/{layer}"] for row in history]
+            ax.plot(x, values, linestyle="--", alpha=0.7, label=f"layer {layer} alone")
+            layer += 1
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title("Held-out accuracy after each epoch", fontsize=10)
+    else:
+        layers = sorted({int(k[5:]) for row in history for k in row if k[:5] == "loss/" and k[5:].isdigit()})
+        for i in layers:
+            ax.plot(
+                x, [row.get(f"loss/{i}", float("nan")) for row in history], marker=".", label=f"layer {i}"
+            )
+        ax.set_ylabel("training loss (mean over the epoch)")
+        ax.set_title("Each layer's FF loss per epoch (no labels to test)", fontsize=10)
+    ax.set_xlabel("epoch" if "layer" not in history[0] else "epoch (greedy: all layers' epochs in turn)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    if ax.lines:
+        ax.legend(fontsize=7)
+    return fig
 
 
 def first_layer_weights(net: Any) -> torch.Tensor | None:
@@ -170,35 +235,44 @@ def first_layer_weights(net: Any) -> torch.Tensor | None:
 def plot_receptive_fields(
     weights: torch.Tensor, image_shape: tuple[int, int, int], path: Path, count: int = 64
 ) -> Path:
-    """The incoming image weights of the ``count`` units with the largest weight norm, as a grid of images
-    (red positive, blue negative, each unit on its own symmetric scale). Label inputs are left out."""
+    """The incoming image weights of the ``count`` units with the largest weight norm (red positive, blue
+    negative, each unit on its own symmetric scale), large enough to see strokes, with a colour bar.
+    Label inputs are left out."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _save(receptive_field_figure(weights, image_shape, count), path, dpi=100)
+
+
+def receptive_field_figure(weights: torch.Tensor, image_shape: tuple[int, int, int], count: int = 64) -> Any:
     c, h, w = image_shape
     pixels = weights[:, : c * h * w]
     order = pixels.norm(dim=1).argsort(descending=True)[:count]
     side = int(len(order) ** 0.5 + 0.999)
-    gap, zoom = 2, 2
-    # One mosaic at the images' own resolution, saved pixel for pixel (nearest-neighbour zoom): a few tens of
-    # kB instead of the half megabyte of a grid of matplotlib axes.
+    gap = max(1, h // 8)
+    # One mosaic in one axes (not a grid of axes): a small file, and one colour bar for all units.
     mosaic = torch.full((side * (h + gap) - gap, side * (w + gap) - gap), float("nan"))
     for k, unit in enumerate(order.tolist()):
         img = pixels[unit].reshape(c, h, w).mean(0)
         img = img / (float(img.abs().max()) or 1.0)  # each unit on its own symmetric scale
         r, q = divmod(k, side)
         mosaic[r * (h + gap) : r * (h + gap) + h, q * (w + gap) : q * (w + gap) + w] = img
-    big = mosaic.repeat_interleave(zoom, 0).repeat_interleave(zoom, 1).numpy()
-    levels = 64  # a 64-colour palette image: small enough to commit beside the docs
-    cmap = plt.get_cmap("RdBu_r", levels).with_extremes(bad="white")
-    rgb = (cmap((big + 1.0) / 2.0)[..., :3] * 255).round().astype("uint8")
-    from PIL import Image  # matplotlib's own dependency
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).quantize(levels + 1).save(path, optimize=True)
-    return path
+    fig, ax = plt.subplots(figsize=(6.4, 5.8))
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
+    image = ax.imshow(mosaic.numpy(), cmap=cmap, vmin=-1.0, vmax=1.0, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(f"First layer: the {len(order)} units with the largest incoming weights", fontsize=10)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("weight / the unit's largest |weight|")
+    return fig
 
 
 @torch.no_grad()
 def plot_goodness_histograms(net: Any, data: Any, path: Path, samples: int = 2000, seed: int = 0) -> Path:
     """Per layer: goodness of test images with their true label vs with a random wrong label."""
+    return _save(goodness_figure(net, data, samples, seed), path)
+
+
+@torch.no_grad()
+def goodness_figure(net: Any, data: Any, samples: int = 2000, seed: int = 0) -> Any:
     n = min(samples, len(data.y))
     x, y = data.x[:n], data.y[:n]
     g = net.label_goodness(x)  # [n, classes, layers]
@@ -207,7 +281,7 @@ def plot_goodness_histograms(net: Any, data: Any, path: Path, samples: int = 200
     wrong = (y + torch.randint(1, c, y.shape, generator=gen)) % c
     rows = torch.arange(n)
     layers = g.shape[2]
-    fig, axes = plt.subplots(1, layers, figsize=(3.2 * layers, 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, layers, figsize=(3.2 * layers, 3.2), squeeze=False)
     for i, ax in enumerate(axes[0]):
         pos, neg = g[rows, y, i].numpy(), g[rows, wrong, i].numpy()
         bins = torch.linspace(float(min(pos.min(), neg.min())), float(max(pos.max(), neg.max())), 50).numpy()
@@ -215,5 +289,7 @@ def plot_goodness_histograms(net: Any, data: Any, path: Path, samples: int = 200
         ax.hist(neg, bins=bins, alpha=0.6, label="wrong label (negative)")
         ax.set_title(f"layer {i}", fontsize=9)
         ax.set_xlabel("goodness")
+    axes[0][0].set_ylabel("test images")
     axes[0][0].legend(fontsize=7)
-    return _save(fig, path)
+    fig.suptitle(f"Goodness of {n} test images with their true and a random wrong label", fontsize=10)
+    return fig

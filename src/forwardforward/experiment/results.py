@@ -154,7 +154,9 @@ def results_table(runs: Sequence[FinishedRun]) -> str:
         per_layer = (
             " / ".join(f"{100 * statistics.fmean(col):.1f}" for col in zip(*layers)) if layers else "-"
         )
-        seconds = _mean_std([r.get("train_wall_total") or r["train_seconds"] for r in res])[0]
+        # training alone: train_seconds, or train_wall_total in results written before the clocks were
+        # renamed (their train_seconds counted the per-epoch evaluation too)
+        seconds = _mean_std([r.get("train_wall_total") or r.get("train_seconds") for r in res])[0]
         diverged = sum("diverged" in r for r in res)
         accuracy = _pct([primary_accuracy(r) for r in res])
         if diverged:

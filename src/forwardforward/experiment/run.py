@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..training.callbacks import EpochLine
 from ..training.checkpoint import write_text_atomic
 from ..training.strategies import SingleProcess
 from .build import build_network, build_trainer, load_data, sample_shape, train_backprop_twin
@@ -44,9 +45,15 @@ def run(
     ``out`` is the run folder (nothing is written without it); ``resume`` continues from its checkpoint;
     ``strategy`` spreads training over processes; ``method="backprop"`` trains the backprop twin of the
     same architecture and budget instead; ``splits`` skips loading the data.
+
+    Two clocks, named for what they count (FF and backprop alike, so ``ff compare`` compares like with
+    like): ``train_seconds`` is the training steps alone (no evaluation, checkpoints or data loading),
+    ``wall_seconds`` everything this run took, from loading the data to the final test (over every
+    session of a resumed run). So ``train_seconds <= wall_seconds`` always.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    start = time.perf_counter()
     main = strategy is None or strategy.is_main
     splits = load_data(cfg) if splits is None else splits
     if out is not None and main:
@@ -54,10 +61,13 @@ def run(
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     if method == "backprop":
         result, history = _run_backprop(cfg, splits)
+        earlier = 0.0
     else:
-        result, history = _run_ff(cfg, out, resume, strategy, splits)
+        result, history, earlier = _run_ff(cfg, out, resume, strategy, splits)
     if strategy is not None and strategy.world > 1:
         result.update(mode="data-parallel", nproc=strategy.world)
+    if result:
+        result["wall_seconds"] = round(earlier + time.perf_counter() - start, 2)
     if out is not None and main:
         write_text_atomic(out / "results.json", json.dumps({**result, "history": history}, indent=2))
     return result if main else {}
@@ -65,7 +75,8 @@ def run(
 
 def _run_ff(
     cfg: DictConfig, out: Path | None, resume: bool, strategy: Any, splits: Any
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
+    """FF's results, its history and the wall seconds of the sessions before a resumed one."""
     train = splits.train
     unsupervised = is_unsupervised(cfg)
     if (
@@ -75,37 +86,55 @@ def _run_ff(
     net = build_network(cfg, sample_shape(train), train.num_classes)
     trainer = build_trainer(cfg, net, out, strategy, train)
     eval_data = None if unsupervised else (splits.val if splits.val is not None else splits.test)
-    t0 = time.perf_counter()
+    if cfg.trainer.progress and (strategy is None or strategy.is_main):
+        trainer.callbacks.append(EpochLine(held_out="val" if splits.val is not None else "test"))
     history = trainer.fit(
         train, cfg.trainer.epochs, cfg.trainer.batch_size, eval_data, resume=resume_checkpoint(out, resume)
     )
-    seconds = time.perf_counter() - t0
+    seconds = history[-1]["train_seconds"] if history else 0.0
     if strategy is not None and not strategy.is_main:
-        return {}, history
+        return {}, history, 0.0
     if unsupervised:
-        return _probe_results(cfg, net, splits, seconds), history
-    return test_results(cfg, net, splits, history, seconds), history
+        return _probe_results(cfg, net, splits, seconds), history, trainer.earlier_wall
+    return test_results(cfg, net, splits, seconds), history, trainer.earlier_wall
 
 
-def test_results(
-    cfg: DictConfig, net: Any, splits: Any, history: list[dict[str, Any]], seconds: float
-) -> dict[str, Any]:
-    """Test accuracy by goodness, over all layers, per layer and by the head (and with test-time views)."""
-    test = net.evaluate(splits.test, views=net.test_views)
-    result: dict[str, Any] = {
+def reported_measures(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """:meth:`FFNetwork.evaluate`'s measures of the test set under the names ``ff train``'s results,
+    ``ff eval`` and the benchmarks all report them by (one naming, so the same number has one name).
+
+    ``test_accuracy_goodness`` is FF's own prediction (summed goodness of the scoring layers),
+    ``test_accuracy_head`` the linear head's (``None`` without a head), ``test_accuracy_all_layers`` the
+    goodness of every layer, ``layer_accuracy`` each layer alone, ``goodness_true`` / ``goodness_wrong``
+    each layer's mean goodness with the true and with wrong labels; with test-time views, the same
+    measures averaged over the views (``test_views`` of them).
+    """
+    ev = evaluation
+    out: dict[str, Any] = {
+        "test_accuracy_goodness": ev["accuracy"],
+        "test_accuracy_head": ev.get("head_accuracy"),
+        "test_accuracy_all_layers": ev["accuracy_all_layers"],
+        "layer_accuracy": ev["layer_accuracy"],
+        "goodness_true": ev["goodness_true"],
+        "goodness_wrong": ev["goodness_wrong"],
+    }
+    if "views" in ev:  # model.test_views: goodness averaged over shifted copies as well
+        out["test_views"] = ev["views"]
+        out["test_accuracy_views"] = ev["accuracy_views"]
+        out["layer_accuracy_views"] = ev["layer_accuracy_views"]
+        out["test_accuracy_head_views"] = ev.get("head_accuracy_views")
+    return out
+
+
+def test_results(cfg: DictConfig, net: Any, splits: Any, seconds: float) -> dict[str, Any]:
+    """Test accuracy by goodness, over all layers, per layer and by the head (and with test-time views),
+    after ``seconds`` of training."""
+    return {
         "dataset": cfg.data.name,
-        "test_accuracy_goodness": test["accuracy"],
-        "test_accuracy_head": test.get("head_accuracy"),
-        "test_accuracy_all_layers": test["accuracy_all_layers"],
-        "layer_accuracy": test["layer_accuracy"],
+        **reported_measures(net.evaluate(splits.test, views=net.test_views)),
         "epochs": cfg.trainer.epochs,
         "train_seconds": round(seconds, 2),
-        "train_wall_total": round(history[-1]["wall"], 2) if history else None,
     }
-    if net.test_views is not None:  # model.test_views: goodness averaged over shifted copies as well
-        result["test_views"] = test["views"]
-        result["test_accuracy_views"] = test["accuracy_views"]
-    return result
 
 
 def _probe_results(cfg: DictConfig, net: Any, splits: Any, seconds: float) -> dict[str, Any]:
@@ -131,7 +160,7 @@ def _run_backprop(cfg: DictConfig, splits: Any) -> tuple[dict[str, Any], list[di
         "method": "backprop",
         "test_accuracy": history[-1]["eval/accuracy"],
         "epochs": cfg.trainer.epochs,
-        "train_seconds": round(history[-1]["wall"], 2),
+        "train_seconds": round(history[-1]["train_seconds"], 2),
     }
     return result, history
 
@@ -144,4 +173,4 @@ def resume_checkpoint(out: Path | None, resume: bool) -> Path | None:
     return ckpt
 
 
-__all__ = ["METHODS", "resume_checkpoint", "run"]
+__all__ = ["METHODS", "reported_measures", "resume_checkpoint", "run", "test_results"]

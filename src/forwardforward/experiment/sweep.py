@@ -193,7 +193,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             "dataset": cfg.data.name,
             "diverged": str(err),
             "epochs": cfg.trainer.epochs,
-            "train_seconds": round(time.perf_counter() - t0, 2),
+            "wall_seconds": round(time.perf_counter() - t0, 2),  # the training time is unknown
         }
         write_text_atomic(spec.directory / RESULTS_FILE, json.dumps(result, indent=2))
         return result
@@ -257,7 +257,8 @@ def write_summary(out: Path, command: str | None = None, plots: bool = True) -> 
         "Test accuracy in percent, mean ± standard deviation over seeds. FF runs report FF's own "
         "prediction (goodness summed over all layers but the first), the linear head, the goodness of every "
         "layer, and each layer's goodness alone; backprop twins report their test accuracy. "
-        '"train s" is training wall time (evaluation excluded). A run whose loss became NaN or infinite '
+        '"train s" is `train_seconds`: the training steps alone (evaluation and checkpoints excluded). A run '
+        "whose loss became NaN or infinite "
         'is counted as "diverged" (its `results.json` holds the message).\n\n'
     )
     text += results_table(runs)

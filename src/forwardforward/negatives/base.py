@@ -24,9 +24,9 @@ Scores = Callable[[], torch.Tensor]
 
 
 class Negatives(nn.Module):
-    """Base class: where a batch's negative data comes from.
+    """Base class: where a batch's negative data comes from. A subclass sets the attributes below.
 
-    Attributes a subclass sets:
+    Attributes:
         label_free: ``True`` when the negatives are other *inputs* and no label enters the network
             (unsupervised FF); ``False`` when they are the same inputs with wrong labels.
         needs_scores: ``True`` when drawing needs the model's class scores ``[B, C]`` (hard negatives);

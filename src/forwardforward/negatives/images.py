@@ -186,12 +186,11 @@ class UserNegatives(ImageNegatives):
     """Bad data supplied by the user, with no label at all.
 
     Args:
-        source: one of
-            - a tensor ``[N, ...]`` or an object with ``.x`` (a dataset): a batch is ``N``-row draws with
-              replacement, so it never runs out;
-            - a callable ``(n, generator) -> tensor [n, ...]``: e.g. noise, or a generator network's output;
-            - an iterable or iterator of batches (tensors, or tuples whose first item is the tensor):
-              consumed in order, rows carried over between batches; an error when it runs out.
+        source: a tensor ``[N, ...]`` or an object with ``.x`` (a dataset), whose batches are draws of
+            its rows with replacement, so it never runs out; or a callable ``(n, generator) -> tensor
+            [n, ...]`` (e.g. noise, or a generator network's output); or an iterable or iterator of batches
+            (tensors, or tuples whose first item is the tensor), consumed in order with rows carried over
+            between batches, an error when it runs out.
         name: how error messages call the source.
 
     Every batch must have the real images' per-sample shape (or at least their number of values, for

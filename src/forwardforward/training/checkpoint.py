@@ -1,4 +1,4 @@
-"""Checkpoints: plain ``state_dict``s plus the config, written atomically.
+"""Checkpoints: plain state dicts (``state_dict()``) plus the config, written atomically.
 
 A checkpoint is a dict of tensors, numbers, strings, lists and dicts only, so it loads with
 ``torch.load(weights_only=True)``: nothing in it can run code. It is written to a temporary file in the same

@@ -18,6 +18,7 @@ interface.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -250,8 +251,9 @@ def fit_head(trainer: Any, train: Any, epochs: int, batch_size: int) -> float:
 
 
 def progress_bar(trainer: Any, total: int, desc: str) -> Any:
-    """A tqdm bar on the main process when progress is on, else ``None``."""
-    if not trainer.progress:
+    """A tqdm bar on the main process when progress is on and stderr is a terminal, else ``None``: in a
+    log file a bar is only carriage returns (the per-epoch line of ``ff train`` is what a log shows)."""
+    if not trainer.progress or not _terminal(sys.stderr):
         return None
     from tqdm.auto import tqdm
 
@@ -270,9 +272,18 @@ def tick(bar: Any, row: dict[str, float]) -> None:
         bar.update()
 
 
+def _terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def postfix(row: dict[str, float]) -> str:
-    layers = sorted({k.split("/")[1] for k in row if k.startswith("loss/") and k != "loss/head"})
-    return " ".join(f"L{i}:{row[f'loss/{i}']:.3f}/{row[f'sep/{i}']:.2f}" for i in layers)
+    """The bar's text for a batch, in words: each layer's FF loss, and the share of its positives whose
+    goodness beats their negatives' (``separated``: 50% is chance, 100% every pair)."""
+    layers = sorted({k.split("/")[1] for k in row if k.startswith("loss/") and k != "loss/head"}, key=int)
+    loss = " ".join(f"{row[f'loss/{i}']:.3f}" for i in layers)
+    sep = " ".join(f"{100 * row[f'sep/{i}']:.0f}%" for i in layers)
+    return f"layer loss {loss}; pos > neg {sep}"
 
 
 __all__ = ["accumulate", "active_layers", "fit_all", "fit_greedy", "frozen_inputs", "greedy_negatives"]

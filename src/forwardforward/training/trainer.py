@@ -14,6 +14,7 @@ the learning-rate schedule, seeding, callbacks, atomic checkpoints, resume and t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -202,7 +203,9 @@ class Trainer:
         progress: bool,
         tensorboard: bool,
     ) -> None:
-        """Files, callbacks and progress bars: on the main process only."""
+        """Files, callbacks and progress bars: on the main process only; and the clock of the history's
+        ``wall_seconds`` (``fit`` restarts it)."""
+        self.earlier_wall, self._clock = 0.0, time.perf_counter()
         main = self.strategy.is_main
         self.out_dir = Path(out_dir) if out_dir is not None and main else None
         self.callbacks: list[Callback] = list(callbacks or []) if main else []
@@ -239,6 +242,10 @@ class Trainer:
             # RNG states must stay on the CPU; load_state_dict moves weights to the model's device.
             self.load_state(load_checkpoint(resume, map_location="cpu"))
         self.total_epochs, self.batch_size = epochs, batch_size
+        # wall_seconds continues over a resume: the earlier sessions' elapsed time, then this one's clock
+        last = self.history[-1] if self.history else {}
+        self.earlier_wall = float(last.get("wall_seconds", last.get("train_seconds", 0.0)))
+        self._clock = time.perf_counter()
         self.total_steps = epochs * -(-len(train.y) // batch_size)
         for cb in self.callbacks:
             cb.on_fit_start(self)
@@ -334,12 +341,18 @@ class Trainer:
                 )
 
     def end_epoch(self, sums: dict[str, float], batches: int, seconds: float, eval_data: Any) -> None:
-        """Record an epoch's mean statistics (and its evaluation), then tell the callbacks."""
+        """Record an epoch's mean statistics (and its evaluation), then tell the callbacks.
+
+        Three clocks, each named for what it counts: ``seconds`` is this epoch's training steps alone;
+        ``train_seconds`` the training steps of every epoch so far (evaluation and checkpoints excluded, so
+        runs compare by the cost of learning); ``wall_seconds`` the time elapsed since training started,
+        evaluation and checkpoints included, over every session of a resumed run.
+        """
         row: dict[str, Any] = {"epoch": self.epoch, "seconds": seconds}
         if self.schedule == "greedy":
             row["layer"] = self.phase
         row.update({k: v / batches for k, v in sums.items()})
-        row["wall"] = (self.history[-1]["wall"] if self.history else 0.0) + seconds
+        row["train_seconds"] = (self.history[-1]["train_seconds"] if self.history else 0.0) + seconds
         if eval_data is not None:
             ev = self.net.evaluate(eval_data)
             row["eval/accuracy"] = ev["accuracy"]
@@ -347,6 +360,7 @@ class Trainer:
                 row["eval/head_accuracy"] = ev["head_accuracy"]
             for i, a in enumerate(ev["layer_accuracy"]):
                 row[f"eval/layer_accuracy/{i}"] = a
+        row["wall_seconds"] = self.earlier_wall + time.perf_counter() - self._clock
         self.history.append(row)
         for cb in self.callbacks:
             cb.on_epoch_end(self, row)
@@ -376,11 +390,19 @@ class Trainer:
         self.epoch, self.phase, self.step_count = ckpt["epoch"], ckpt["phase"], ckpt["step_count"]
         self.generator.set_state(ckpt["rng"]["generator"])
         torch.set_rng_state(ckpt["rng"]["torch"])
-        self.history = list(ckpt["history"])
+        self.history = [_migrate_row(r) for r in ckpt["history"]]
         self.negatives.restore(ckpt.get("negatives"))
 
     def save_checkpoint(self, path: str | Path) -> Path:
         return save_atomic(self.state_dict(), path)
+
+
+def _migrate_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row of a checkpoint written before the clocks were renamed: its ``wall`` (cumulative
+    training seconds) is ``train_seconds`` now."""
+    if "wall" in row and "train_seconds" not in row:
+        row = {("train_seconds" if k == "wall" else k): v for k, v in row.items()}
+    return row
 
 
 __all__ = ["PHASES", "SCHEDULES", "NonFiniteLossError", "Trainer", "check_options"]

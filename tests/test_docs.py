@@ -1,0 +1,64 @@
+"""The docs hold no stale number and no link to nothing: the README's first result row is rerun and compared,
+and every relative link or image in README.md and docs/*.md must point at a file of the repository."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from forwardforward.experiment.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: ``[text](target)`` and ``![alt](target "title")``, and HTML ``<img src="target">``.
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<img[^>]*\ssrc=\"([^\"]+)\"")
+
+
+def relative_targets(path: Path) -> list[str]:
+    """The relative link and image targets of a markdown file (code blocks and spans left out: a
+    ``[x](y)`` inside code is text, not a link)."""
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    targets = [m.group(1) or m.group(2) for m in LINK.finditer(text)]
+    return [t for t in targets if not re.match(r"[a-zA-Z][a-zA-Z+.-]*:", t) and not t.startswith("#")]
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_every_relative_link_and_image_resolves(path: Path) -> None:
+    missing = [t for t in relative_targets(path) if not (path.parent / t.split("#")[0]).exists()]
+    assert not missing, f"{path.relative_to(ROOT)} points at nothing: {missing}"
+
+
+def test_the_link_check_finds_what_it_should(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "![fig](figures/a.png) [doc](other.md#part) [web](https://x.org) [here](#top) "
+        '<img src="b.png"> `[code](not-a-link.md)`\n```\n![block](nor-this.png)\n```\n'
+    )
+    assert relative_targets(page) == ["figures/a.png", "other.md#part", "b.png"]
+
+
+def first_results_row() -> list[str]:
+    """The cells of the README's first Results row (the table's first line after its header)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Results", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    return [cell.strip() for cell in rows[2].strip("|").split("|")]  # after the header and its ---
+
+
+def test_readme_first_result_row_is_what_ff_train_gives(tmp_path: Path, capsys) -> None:
+    """Rerun the row's command (``ff train``: the defaults, on the bundled digits; ~10 s) and compare its
+    accuracies with the README's, to the two decimals it prints."""
+    _model, data, accuracy, _, command = first_results_row()
+    assert command == "`ff train`" and data.startswith("digits"), "the first row is not the default run"
+    quoted = re.fullmatch(r"([\d.]+)% goodness, ([\d.]+)% head", accuracy)
+    assert quoted, f"cannot read the row's accuracy: {accuracy!r}"
+    assert main(["train", "--out", str(tmp_path / "run")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    measured = (f"{100 * result['test_accuracy_goodness']:.2f}", f"{100 * result['test_accuracy_head']:.2f}")
+    assert quoted.groups() == measured, (
+        f"README says {accuracy!r}; `ff train` gives {measured[0]}% goodness, {measured[1]}% head"
+    )
