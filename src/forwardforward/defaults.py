@@ -53,15 +53,16 @@ class ModelConfig:
     goodness: str = "meansq"
     p: float = 2.0  # goodness=lp: the norm's exponent
     topk: int = 20  # for goodness=topk: how many of each sample's strongest activities count
-    loss: str = "symba"  # the local loss: symba | softplus | sigmoid_diff | log_margin | channel_ce
-    threshold: Any = 2.0  # softplus / sigmoid_diff: a number or "width"
+    loss: str = "symba"  # the local loss: symba | softplus | sigmoid_diff | log_margin | channel_ce | cwc_exp
+    threshold: Any = 2.0  # softplus / sigmoid_diff / log_margin / cwc_exp: a number or "width"
     alpha: float = 4.0  # symba's scale
     temperature: float = 1.0  # softplus's margin scale (channel_ce's softmax temperature)
     floor: float = 0.05  # log_margin: the smallest argument of its logarithms
     normalize: str = "rms"  # rms | length | none: what each layer passes on
     # how the label enters: overlay | append | none (unsupervised: no label enters the network); cnn: spatial
-    # (class gratings as a label channel) | planes (learned label channel) | channels (channel-wise
-    # competition: a channel group per class, goodness per group, cross-entropy, no negatives) | overlay
+    # (class gratings as a label channel) | spatial_overlay (class strips added onto the image) | planes
+    # (learned label channel) | channels (channel-wise competition: a channel group per class, goodness per
+    # group, cross-entropy, no negatives) | overlay
     labels: str = "append"
     label_strength: float = 1.0  # the label code's scale (the one-hot's value, the label channel's amplitude)
     bias: bool = True  # the FF layers' biases
@@ -169,6 +170,9 @@ class UnsupConfig:
     """Negative images for unsupervised FF (``trainer.negatives=hybrid | scff | user``)."""
 
     blur_steps: int = 6  # hybrid: blurs of the random bits before thresholding (more: larger blobs)
+    # scff: how a pair of images enters the network: mean (their average; weights of the two halves tied) |
+    # concat (the two images side by side, or stacked as channels, each half with its own weights)
+    pairs: str = "mean"
     user_source: str = "noise"  # user: noise | a dataset name (digits, mnist...) | a .pt/.npy file of images
     user_root: str | None = None  # user: that dataset's directory
     user_resize: bool = False  # user: resize the bad images to the data's height and width

@@ -190,6 +190,41 @@ class ChannelCrossEntropy(FFLoss):
         return f"temperature={self.temperature}"
 
 
+@LOSSES.register("cwc_exp", "channel_exp")
+class ChannelExponentialLoss(FFLoss):
+    """Channel-wise competition's exponential loss, in the form the CwComp write-up describes:
+    ``exp(1 + θ − g_true) + Σ_other exp(1 − θ + g_other)``, averaged over the batch.
+
+    ``g_pos`` is the goodness of the label's channel group ``[B]`` (the mean square of that part of the
+    layer's output), ``g_neg`` the other groups' ``[B, C-1]`` (or ``[B]``: one negative per sample, which
+    makes it a pairwise loss usable with negative data too). Each term pushes its goodness one way with a
+    force that grows exponentially with the error, and no term ever saturates. ``θ`` only weighs the two
+    sides: the positive term is ``e^{1+θ} e^{−g_true}``, each negative ``e^{1−θ} e^{g_other}``.
+    :class:`ChannelCrossEntropy` is our softmax alternative over the same group goodnesses.
+    """
+
+    def __init__(self, threshold: Threshold = 1.0) -> None:
+        super().__init__()
+        self._set_threshold(threshold)
+
+    def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        neg = g_neg.unsqueeze(1) if g_neg.dim() == 1 else g_neg
+        if neg.shape[0] != g_pos.shape[0]:
+            raise ValueError(
+                f"cwc_exp needs the other groups' goodness for each sample: g_pos has {g_pos.shape[0]} rows, "
+                f"g_neg {neg.shape[0]}"
+            )
+        theta = self._theta()
+        return (torch.exp(1.0 + theta - g_pos) + torch.exp(1.0 - theta + neg).sum(1)).mean()
+
+    def one_sided(self, g: torch.Tensor, positive: bool) -> torch.Tensor:
+        theta = self._theta()
+        return torch.exp(1.0 + theta - g).mean() if positive else torch.exp(1.0 - theta + g).mean()
+
+    def extra_repr(self) -> str:
+        return f"threshold={self._threshold_spec}"
+
+
 def build_loss(spec: str | nn.Module, **kwargs: object) -> FFLoss:
     """A loss from its registered name or an instance."""
     return LOSSES.build(spec, **kwargs)  # type: ignore[return-value]

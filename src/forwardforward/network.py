@@ -39,6 +39,10 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
             first layer, label included, as Hinton's code does (``ffnormrows`` of the image with its label
             pixels); ``None`` feeds the embedded input as it is.
         head_bias: give the linear head a bias (Hinton's softmax has none that learns).
+        pair_inputs: for self-contrastive pairs entering side by side (``unsup.pairs=concat``): the size
+            ``D`` of one flattened image, the layers being built for ``2 * D`` input values. A pair
+            ``[x_a, x_b]`` passes as it is; a single image is paired with itself, ``[x, x]`` (a positive,
+            and how the network sees an image at test time). ``None``: inputs enter as they are.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         between: dict[int, Any] | None = None,
         input_normalize: str | nn.Module | None = None,
         head_bias: bool = True,
+        pair_inputs: int | None = None,
     ) -> None:
         super().__init__()
         if not layers:
@@ -71,6 +76,12 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
             head_layers if head_layers is not None else list(range(n)), "head_layers"
         )
         self.between: dict[int, Any] = dict(between or {})
+        if pair_inputs is not None and (labels is not None or pair_inputs < 1):
+            raise ValueError(
+                f"pair_inputs={pair_inputs}: pairs of images are for a label-free network (labels=None) and "
+                "need the size of one flattened image (>= 1)"
+            )
+        self.pair_inputs = None if pair_inputs is None else int(pair_inputs)
         _check_structure(self.layers, labels, self.between)
         if labels is not None and any(p.requires_grad for p in labels.parameters()):
             # A learned label embedding (label planes) is the first layer's to train: let its gradient in.
@@ -177,14 +188,29 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         A network without a label embedding (unsupervised, channel-wise competition) takes ``x`` alone.
         """
         if self.labels is None:
-            return self.input_norm(x.flatten(1))
+            return self.input_norm(self.paired(x.flatten(1)))
         if y is None:
             raise ValueError("this network embeds a label in its input: pass the labels y")
         return self.input_norm(self.labels(x, y))
 
     def embed_neutral(self, x: torch.Tensor) -> torch.Tensor:
         """The network input for samples ``x`` with the neutral label (or no label when there is none)."""
-        return self.input_norm(self.labels.neutral(x) if self.labels is not None else x.flatten(1))
+        if self.labels is None:
+            return self.input_norm(self.paired(x.flatten(1)))
+        return self.input_norm(self.labels.neutral(x))
+
+    def paired(self, flat: torch.Tensor) -> torch.Tensor:
+        """``flat`` ``[B, D]`` as the layers take it: unchanged, or, for a network built for pairs
+        (``pair_inputs``), a single image ``[x]`` as the pair ``[x, x]`` and a pair as it is."""
+        d = self.pair_inputs
+        if d is None or flat.shape[1] == 2 * d:
+            return flat
+        if flat.shape[1] == d:
+            return torch.cat([flat, flat], 1)
+        raise ValueError(
+            f"this network takes pairs of images of {d} values each: give it {d} values per sample (one "
+            f"image, paired with itself) or {2 * d} (two images side by side), not {flat.shape[1]}"
+        )
 
     def hand_over(self, i: int, h: torch.Tensor) -> torch.Tensor:
         """What layer ``i + 1`` receives from layer ``i``'s activity ``h``: normalised, detached, and

@@ -22,7 +22,7 @@ from ..init import initialize
 from ..models.conv import BackpropCNN
 from ..models.kinds import MODEL_KINDS, as_image_shape, conv_specs, flat_size
 from ..models.sequence import DreamNegatives
-from ..negatives import HardLabel, Negatives, RandomLabel, build_negatives
+from ..negatives import NEGATIVES, HardLabel, Negatives, RandomLabel, SelfContrastivePairs, build_negatives
 from ..network import FFNetwork
 from ..training.devices import resolve_device
 from ..training.strategies import SingleProcess
@@ -77,9 +77,17 @@ def build_network(
     torch.manual_seed(cfg.trainer.seed)
     kind = MODEL_KINDS.get(m.kind)
     section = cfg.get(kind.section) if kind.section else None
+    pairs = concat_pairs(cfg)
+    # Self-contrastive pairs side by side: the layers are built for two images (stacked as channels, so a
+    # flat layer sees them side by side), and the network pairs a single image with itself.
+    built_for = doubled(shape) if pairs else shape
     net = (
-        kind.build(m, shape, num_classes, section, **extra) if extra else kind(m, shape, num_classes, section)
+        kind.build(m, built_for, num_classes, section, **extra)
+        if extra
+        else kind(m, built_for, num_classes, section)
     )
+    if pairs:
+        net.pair_inputs = flat_size(shape)
     if kind.capabilities.analog:
         make_analog(net, m.weight_noise, m.act_noise, m.weight_bits, m.act_bits)  # no-op when all are off
     initialize(net, m.init)
@@ -92,6 +100,19 @@ def build_network(
         None if extra else {"builder": "config", "shape": list(net.input_shape), "num_classes": num_classes}
     )
     return net
+
+
+def concat_pairs(cfg: DictConfig) -> bool:
+    """Whether self-contrastive pairs enter side by side (``trainer.negatives=scff`` with
+    ``unsup.pairs=concat``)."""
+    return cfg.unsup.pairs == "concat" and NEGATIVES.get(cfg.trainer.negatives) is SelfContrastivePairs
+
+
+def doubled(shape: int | tuple[int, ...]) -> int | tuple[int, ...]:
+    """The shape of two samples of ``shape`` stacked: twice the values, twice the channels of an image."""
+    if isinstance(shape, int):
+        return 2 * shape
+    return (2 * int(shape[0]), *(int(s) for s in shape[1:]))
 
 
 def build_negatives_from(cfg: DictConfig, train: Any = None) -> Negatives:
@@ -107,6 +128,8 @@ def build_negatives_from(cfg: DictConfig, train: Any = None) -> Negatives:
         return RandomLabel()
     if t.negatives == "hybrid":
         return build_negatives("hybrid", blur_steps=cfg.unsup.blur_steps)
+    if NEGATIVES.get(t.negatives) is SelfContrastivePairs:
+        return SelfContrastivePairs(pairs=cfg.unsup.pairs)
     if t.negatives == "user":
         if train is None:
             raise ValueError("trainer.negatives=user needs the training images to shape the bad data")
@@ -258,6 +281,8 @@ __all__ = [
     "build_negatives_from",
     "build_network",
     "build_trainer",
+    "concat_pairs",
+    "doubled",
     "load_data",
     "optimizer_kwargs",
     "sample_shape",

@@ -80,6 +80,7 @@ def check_names(cfg: DictConfig) -> None:
         ("trainer.hard_source", t.hard_source, ["head", "goodness"]),
         ("model.test_views", m.test_views, list(TEST_VIEWS)),
         ("sequence.negatives", cfg.sequence.negatives, ["teacher", "sleep"]),
+        ("unsup.pairs", cfg.unsup.pairs, ["mean", "concat"]),
     ):
         if value not in valid:
             raise _unknown(key, value, valid)
@@ -125,6 +126,11 @@ def check_capabilities(cfg: DictConfig) -> None:
             "other kinds take their negatives from trainer.negatives"
         )
     _check_phases(cfg)
+    if cfg.unsup.pairs != "mean" and NEGATIVES.get(t.negatives) is not NEGATIVES.get("scff"):
+        raise ConfigError(
+            f"unsup.pairs={cfg.unsup.pairs} says how self-contrastive pairs enter the network: it needs "
+            f"trainer.negatives=scff (got {t.negatives})"
+        )
 
 
 _CAPABILITY_KEYS = {

@@ -182,7 +182,7 @@ def _validate_model_numbers(cfg: DictConfig) -> None:
 
 
 #: ``model.labels`` a CNN takes: a label channel, learned planes, channel groups, the overlay, or none.
-CNN_LABELS = ("spatial", "planes", "channels", "overlay", "none")
+CNN_LABELS = ("spatial", "spatial_overlay", "planes", "channels", "overlay", "none")
 
 
 def _validate_kinds(cfg: DictConfig) -> None:

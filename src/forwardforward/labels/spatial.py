@@ -1,15 +1,19 @@
 """Label embeddings for convolutional FF: the label as a 2-D plane every receptive field sees.
 
 A one-hot label in the first pixels is washed out by convolution and pooling: most receptive fields never
-see it. Both embeddings here add the label as an extra input *channel* covering the whole image:
+see it. The embeddings here spread the label over the whole image, as an extra input *channel* or on the
+image itself:
 
 - ``spatial``: a fixed, class-specific 2-D pattern (oriented gratings: class ``c`` has its own orientation
   and phase), after Scodellaro et al.'s spatially extended labels. Patterns are smooth enough to survive
   a 3x3 convolution and 2x2 pooling, and distinct per class (tested).
 - ``planes``: a learned plane per class (Trifecta's learned label embedding), trained by the first layer's
   local loss (the network lets the first layer's gradient reach its label embedding and no further).
+- ``spatial_overlay``: the form Scodellaro et al. describe, class-specific 2-D strips the size of the image
+  *mapped onto the image* (added to its pixels in every image channel): no extra channel, so the first layer
+  sees the label and the image mixed in the same values.
 
-Both are additive codes (``base(x)`` = the image with an empty label channel, ``codes[c]`` = the label
+All are additive codes (``base(x)`` = the image with an empty label channel, ``codes[c]`` = the label
 channel alone), so they keep the :class:`~forwardforward.labels.LabelEmbedding` contract: the network's
 all-label scoring computes the first convolution of the image once and of the C codes once.
 
@@ -58,6 +62,58 @@ def grating_patterns(num_classes: int, height: int, width: int, cycles: float = 
         phase = 2 * math.pi * c / num_classes
         out.append(torch.cos(2 * math.pi * cycles * (i * math.cos(theta) + j * math.sin(theta)) + phase))
     return torch.stack(out).float()
+
+
+def strip_patterns(num_classes: int, height: int, width: int, cycles: float = 3.0) -> torch.Tensor:
+    """``[C, H, W]`` binary strips in {0, 1}: the positive half-periods of :func:`grating_patterns`.
+
+    Class ``c``'s strips run at orientation ``pi * c / C`` with ``cycles`` strips across the image, shifted
+    by its own phase, so every region a few pixels wide holds part of a strip and its edge, whose direction
+    names the class.
+    """
+    return (grating_patterns(num_classes, height, width, cycles) > 0).float()
+
+
+@LABELS.register("spatial_overlay", "strips")
+class SpatialOverlay(LabelEmbedding):
+    """Class-specific strips added onto the image (Scodellaro et al.'s spatially extended labels).
+
+    ``embed(x, c) = x + strength * strips[c]`` in every image channel: the embedded input has the image's own
+    shape ``(C, H, W)``, with no label channel (compare :class:`SpatialPatterns`). Args: ``num_classes``
+    (how many classes, one strip pattern each), ``strength`` (the strips' amplitude on the pixel scale),
+    ``shape`` (the image's ``(C, H, W)``; without it the most square single-channel shape) and ``cycles``
+    (strips across the image).
+    """
+
+    def __init__(
+        self, num_classes: int, strength: float = 1.0, shape: Sequence[int] | None = None, cycles: float = 3.0
+    ) -> None:
+        super().__init__(num_classes, strength)
+        self.shape = tuple(int(s) for s in shape) if shape is not None else None
+        self.cycles = float(cycles)
+
+    def output_dim(self, input_dim: int) -> int:
+        """The image's own size: the strips take no room of their own."""
+        return input_dim
+
+    def output_shape(self, input_dim: int) -> tuple[int, int, int]:
+        """The image's ``(C, H, W)``: what the first conv layer sees."""
+        return image_shape(input_dim, self.shape)
+
+    def base(self, x: torch.Tensor) -> torch.Tensor:
+        """The image itself, flattened (no pixel is cleared: the strips are added on top)."""
+        image_shape(x[0].numel(), self.shape)  # a wrong shape fails here, with the sizes
+        return x.flatten(1)
+
+    def codes(self, input_dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """``[C, input_dim]``: class ``c``'s strips, scaled by ``strength``, in every image channel."""
+        c, h, w = image_shape(input_dim, self.shape)
+        strips = strip_patterns(self.num_classes, h, w, self.cycles).to(device, dtype)
+        return (self.strength * strips).unsqueeze(1).expand(-1, c, -1, -1).flatten(1)
+
+    def extra_repr(self) -> str:
+        shape = f", shape={self.shape}" if self.shape else ""
+        return super().extra_repr() + f", cycles={self.cycles}" + shape
 
 
 class LabelChannel(LabelEmbedding):

@@ -12,9 +12,12 @@ Registered sources (in ``NEGATIVES``, beside the label samplers):
   ``mask * x1 + (1 - mask) * x2`` for two different images. Short-range statistics stay those of real
   images, long-range shape is wrong, so a layer must learn long-range correlations to tell them apart.
 - ``scff``: self-contrastive pairs (Chen et al., arXiv 2409.11593). A positive is an image paired with
-  itself, a negative an image paired with a different one. We take the pair's *mean*: this is the
-  method's concatenation ``[x_a, x_b]`` fed to a layer whose two weight halves are tied (``W/2`` each), so
-  the positive is the image itself and the network needs no special input at test time.
+  itself, a negative an image paired with a different one. With ``pairs="mean"`` (ours) the pair enters as
+  its *mean*: the method's concatenation ``[x_a, x_b]`` fed to a layer whose two weight halves are tied
+  (``W/2`` each), so the positive is the image itself and the network needs no special input at test
+  time. With ``pairs="concat"`` (the method as described) the two images enter side by side, each half of
+  the first layer with its own weights; the network is built for twice the input
+  (``FFNetwork(pair_inputs=D)``) and pairs a single image with itself at test time.
 - ``user``: any bad data the user has: a tensor or dataset (sampled with replacement, never runs out), a
   callable ``(n, generator) -> images`` (e.g. a generator network), or an iterable of batches (consumed in
   order; running out is an error that says how to fix it).
@@ -172,13 +175,34 @@ class HybridNegatives(ImageNegatives):
 class SelfContrastivePairs(ImageNegatives):
     """Self-contrastive FF: positive = an image paired with itself, negative = two different images.
 
-    The pair enters as its mean (concatenation into tied weight halves): the positive ``(x + x) / 2`` is
-    ``x``; the negative is ``(x_a + x_b) / 2`` with ``x_b`` a different image of the batch.
+    Args:
+        pairs: how a pair enters the network. ``"mean"``: as its mean (concatenation into tied weight
+            halves): the positive ``(x + x) / 2`` is ``x``, the negative ``(x_a + x_b) / 2`` with ``x_b`` a
+            different image of the batch. ``"concat"``: the flattened images side by side, ``[x_a, x_b]``
+            (for a conv net: stacked as channels), for a network built with ``pair_inputs`` so each half
+            has its own weights; the positive is then ``[x, x]``, which the network makes from ``x``
+            itself (:meth:`~forwardforward.network.FFNetwork.embed`), so positives stay single images.
     """
 
+    def __init__(self, pairs: str = "mean") -> None:
+        super().__init__()
+        if pairs not in PAIR_MODES:
+            raise ValueError(f"scff pairs must be one of {PAIR_MODES}, got {pairs!r}")
+        self.pairs = pairs
+
     def negatives(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Each image of ``x`` paired with a different image of the batch (drawn with ``generator``)."""
         other = x.roll(partner_shift(x.shape[0], generator), 0)
+        if self.pairs == "concat":
+            return torch.cat([x.flatten(1), other.flatten(1)], 1)
         return 0.5 * (x + other)
+
+    def extra_repr(self) -> str:
+        return f"pairs={self.pairs!r}"
+
+
+#: How a self-contrastive pair enters the network (:class:`SelfContrastivePairs`).
+PAIR_MODES = ("mean", "concat")
 
 
 @NEGATIVES.register("user")

@@ -9,7 +9,9 @@
   Positives and negatives go through the layers in their own forward passes, each with its half of the
   loss; ``"alternate"`` then takes one update per half, so they never share an update, ``"halves"`` one
   update for both. The negatives come from data the source makes (dreams, per epoch or per step) or are
-  drawn for the same batch.
+  drawn for the same batch; with ``"alternate"`` they are made *after* the positive update, by the model
+  that update left (the write-up's order: a positive period on real data, then the model generates the
+  data of the negative period).
 
 Both work with any kind of negative data and any process strategy, because they only call
 :meth:`Trainer.train_step` / :meth:`Trainer.update` and the :class:`~forwardforward.negatives.Negatives`
@@ -20,10 +22,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from .step import head_term
 
 
 def fit_all(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
@@ -66,10 +71,16 @@ def fit_alternate(trainer: Any, train: Any, epochs: int, batch_size: int, eval_d
         bar = progress_bar(trainer, len(pos_batches), f"epoch {trainer.epoch + 1}/{epochs} (wake/sleep)")
         for j, pos in enumerate(pos_batches):
             x_pos, y_pos = train.x[pos].to(trainer.device), train.y[pos].to(trainer.device)
-            x_neg = negative_inputs(
-                trainer, x_pos, y_pos, own, None if neg_batches is None else neg_batches[j]
-            )
-            row = wake_sleep(trainer, trainer.net.embed(x_pos, y_pos), x_neg)
+            if trainer.augment is not None:  # as fit_all does: the positives are what the batch shows
+                x_pos = trainer.augment(x_pos, trainer.generator)
+            idx = None if neg_batches is None else neg_batches[j]
+
+            def make_negatives(x_pos=x_pos, y_pos=y_pos, idx=idx, own=own) -> torch.Tensor:  # type: ignore[no-untyped-def]
+                return negative_inputs(trainer, x_pos, y_pos, own, idx)
+
+            local = trainer.strategy.local
+            head_loss = head_term(trainer, local(x_pos), local(y_pos))[0]  # the head learns from real data
+            row = wake_sleep(trainer, trainer.net.embed(x_pos, y_pos), make_negatives, head_loss)
             trainer.step_count += 1
             accumulate(sums, row)
             if bar is not None:
@@ -93,22 +104,42 @@ def negative_inputs(
         return net.embed(made[0].to(device), made[1].to(device))
 
     def scores() -> torch.Tensor:
+        if trainer.hard_source == "head" and net.head is not None:  # as the one-step path reads them
+            with torch.no_grad():
+                return strategy.gather(net.head(net.features(strategy.local(x))))
         return strategy.gather(net.scores(strategy.local(x)))
 
     return trainer.negatives_now().pair(net, x, y, scores, trainer.generator)[1]
 
 
-def wake_sleep(trainer: Any, x_pos: torch.Tensor, x_neg: torch.Tensor) -> dict[str, float]:
+def wake_sleep(
+    trainer: Any,
+    x_pos: torch.Tensor,
+    x_neg: torch.Tensor | Callable[[], torch.Tensor],
+    head_loss: torch.Tensor | None = None,
+) -> dict[str, float]:
     """The positive half of every layer's loss on ``x_pos`` and the negative half on ``x_neg`` (this
-    process's rows of each): one update for both, or, with ``phases="alternate"``, one for each."""
+    process's rows of each): one update for both, or, with ``phases="alternate"``, one for each.
+
+    ``x_neg`` is the embedded negatives or a function that makes them; with ``"alternate"`` it is called
+    after the positive update, so negatives the model draws (hard labels, dreams) come from the model
+    that update left, and no update ever sees positives and negatives together. ``head_loss``, the linear
+    head's loss on the real batch, joins the positive (wake) half."""
     local, separate = trainer.strategy.local, trainer.phases == "alternate"
-    x_pos, x_neg = local(x_pos), local(x_neg)
+    if callable(x_neg) and not separate:
+        x_neg = x_neg()  # one update for both halves: the same model either way; made first, as before
+    x_pos = local(x_pos)
     trainer.local_rows = len(x_pos)
     trainer.set_lr()
     wake, row = half_loss(trainer, x_pos, positive=True)
+    if head_loss is not None:
+        trainer.check_finite([], head_loss, [])
+        wake = wake + head_loss
+        row["loss/head"] = float(head_loss.detach())
     if separate:
         trainer.update(wake)
         trainer.set_lr()
+    x_neg = local(x_neg() if callable(x_neg) else x_neg)
     sleep, sleep_row = half_loss(trainer, x_neg, positive=False)
     trainer.update(sleep if separate else wake + sleep)
     row.update(sleep_row)
