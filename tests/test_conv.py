@@ -451,3 +451,22 @@ def test_ff_compare_runs_the_cnn_twin(tmp_path: Path, capsys: pytest.CaptureFixt
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0.0 <= result["backprop"]["test_accuracy"] <= 1.0
     assert len(result["ff"]["layer_accuracy"]) == 2
+
+
+def test_the_cnn_benchmark_stops_at_its_time_budget_and_reports_the_epoch() -> None:
+    """benchmarks/cnn_time_to_accuracy.py (the CNN figures' script) runs end to end on the bundled digits,
+    its ``--minutes`` budget stopping the run after the first epoch."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "cnn_time_to_accuracy.py"), str(root / "configs" /
+         "fmnist-cnn-cwc.yaml"), "data.name=digits", "trainer.epochs=3", "trainer.threads=1", "--minutes",
+         "0.0001"],
+        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["stopped_by_budget"] is True and out["epochs_run"] == 1
+    assert len(out["test_accuracy_goodness"]) == 1 and 0.0 <= out["test_accuracy_goodness"][0] <= 1.0

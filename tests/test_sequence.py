@@ -160,8 +160,13 @@ def test_hintons_full_dreams_each_epoch_stay_reachable(tmp_path, monkeypatch):
     )
     want = TextWindows.from_strings(want, 4)
     seen = []
-    wake_sleep = schedules.wake_sleep
-    monkeypatch.setattr(schedules, "wake_sleep", lambda tr, xp, xn: seen.append(xn) or wake_sleep(tr, xp, xn))
+    negative_inputs = schedules.negative_inputs
+
+    def record(*args):  # type: ignore[no-untyped-def]
+        seen.append(negative_inputs(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(schedules, "negative_inputs", record)
     trainer.fit(splits.train, 1, 32)
     assert trainer.negatives.chains is None
     got = torch.cat(seen)

@@ -8,6 +8,7 @@ when it loaded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..models.kinds import MODEL_KINDS, as_image_shape, conv_specs, flat_size
 from ..models.sequence import DreamNegatives
 from ..negatives import NEGATIVES, HardLabel, Negatives, RandomLabel, SelfContrastivePairs, build_negatives
 from ..network import FFNetwork
+from ..training.callbacks import Callback
 from ..training.devices import resolve_device
 from ..training.strategies import SingleProcess
 from ..training.trainer import Trainer
@@ -144,9 +146,11 @@ def build_trainer(
     out_dir: str | Path | None = None,
     strategy: SingleProcess | None = None,
     train: Any = None,
+    callbacks: Sequence[Callback] | None = None,
 ) -> Trainer:
     """The Trainer a config describes, recording the config for checkpoints; ``strategy`` spreads it over
-    processes, ``train`` is needed only for negatives shaped by the data (``trainer.negatives=user``)."""
+    processes, ``train`` is needed only for negatives shaped by the data (``trainer.negatives=user``),
+    ``callbacks`` are added to the Trainer's own (a time budget, a custom logger)."""
     t = cfg.trainer
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -180,6 +184,7 @@ def build_trainer(
         augment=augmentation(cfg),
         layer_windows=[list(w) for w in t.layer_windows] if t.layer_windows is not None else None,
         strategy=strategy,
+        callbacks=callbacks,
     )
 
 
