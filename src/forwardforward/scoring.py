@@ -158,7 +158,9 @@ def first_layer_all_labels(
 ) -> torch.Tensor:
     """The first layer of ``net``: its activity for every (sample of ``x``, label) pair, ``[B * C, ...]``
     with the label fastest and ``c`` the number of labels; with ``candidates [B, K]``, only for those
-    pairs: ``[B * K, ...]``. Shares the image's product across labels when the code is additive."""
+    pairs: ``[B * K, ...]``. Where the first block allows it (a linear block whose input is unnormalised or
+    scaled per row, or a conv block whose input is unnormalised), the image's product is computed once and
+    shared by every label's additive code."""
     b = x.shape[0]
     first = net.layers[0]
     assert net.labels is not None
