@@ -23,5 +23,6 @@ for _names, _cls in [
 
 
 def build_activation(spec: str | nn.Module) -> nn.Module:
-    """An activation module from its name (``"relu"``, ``"tanh"``...) or an instance."""
+    """An activation module from ``spec``: a registered name (``"relu"``, ``"tanh"``...) builds a fresh
+    module; an ``nn.Module`` instance is passed through unchanged."""
     return ACTIVATIONS.build(spec)

@@ -30,12 +30,25 @@ def describe(transform: Any) -> str:
 def check_output(
     transform: Any, out: Any, x: torch.Tensor, width: int | None = None, where: str = ""
 ) -> torch.Tensor:
-    """Validate (and convert) what ``transform`` returned for input ``x``.
+    """Validate (and convert) ``out``, what ``transform`` returned for the input batch ``x``.
 
     NumPy arrays become tensors on ``x``'s device and dtype; tensors move to ``x``'s device (floating ones
     take its dtype). The batch size must be kept, and when ``width`` (what the next layer takes) is known
     the output must be ``[B, width]``. Errors name the transform, ``where`` it sits, what it returned and
     what was expected.
+
+    Args:
+        transform: the box that was called; only used to name it in errors.
+        out: what it returned.
+        x: the batch it was given, whose batch size, device and dtype the output must match.
+        width: the input width of the next layer, or ``None`` to check only the batch size.
+        where: where the box sits (the network says ``"between layer 0 and layer 1"``), for the error message.
+
+    Returns:
+        ``out`` as a tensor on ``x``'s device.
+
+    Raises:
+        BlackBoxError: ``out`` is not an array or tensor, or has the wrong batch size or width.
     """
     at = f" ({where})" if where else ""
     who = f"black box {describe(transform)}{at}"
@@ -65,7 +78,8 @@ def check_output(
 def call_box(transform: Any, x: torch.Tensor, width: int | None = None, where: str = "") -> torch.Tensor:
     """Call ``transform`` on ``x`` without gradients and validate the result (see :func:`check_output`).
 
-    A :class:`BlackBoxError` raised inside (a :class:`BlackBox` checks itself) gains ``where`` the box sits.
+    ``width`` is what the next layer takes (``None``: check the batch size only). A :class:`BlackBoxError`
+    raised inside (a :class:`BlackBox` checks itself) gains ``where`` the box sits.
     """
     try:
         with torch.no_grad():

@@ -15,7 +15,17 @@ from typing import Any
 
 @dataclass
 class DataConfig:
-    """What to learn from: a dataset of the registry and where its files are."""
+    """What to learn from: a dataset of the registry and where its files are.
+
+    Attributes:
+        name: the dataset: ``digits`` (bundled), ``fashion-mnist``, ``mnist``, ``cifar10``, ``cifar100`` or
+            ``aesop`` (text).
+        root: the directory holding its files; ``None`` looks in ``FF_DATA_DIR``, then system paths.
+        val_fraction: the fraction of the training set held out as the per-epoch evaluation set.
+        download: download the files (checksum verified) when they are not found locally.
+        train_subset: train on a seeded random subset of this many examples (for quick studies).
+        center: subtract the training set's mean image and divide by its overall std, in every split.
+    """
 
     name: str = "digits"  # the dataset: digits (bundled) | fashion-mnist | mnist | cifar10 | cifar100 | aesop
     root: str | None = None  # directory with the dataset files; else FF_DATA_DIR, then system paths
@@ -27,7 +37,20 @@ class DataConfig:
 
 @dataclass
 class ConvLayerConfig:
-    """One conv FF layer of ``model.kind=cnn`` (forwardforward.conv.ConvBlock)."""
+    """One conv FF layer of ``model.kind=cnn`` (forwardforward.conv.ConvBlock).
+
+    Attributes:
+        channels: output channels (feature maps).
+        kernel: the square kernel's size.
+        stride: the convolution's stride.
+        padding: zero padding; ``None`` is ``kernel // 2``, which keeps the size at stride 1.
+        pool: pooling after the activation: ``none``, ``max`` or ``avg``.
+        pool_size: the pooling window, which is also its stride.
+        norm: a normalisation inside the block, before the activation: ``none``, ``batch`` or ``layer``.
+        local: locally connected, with weights not shared across positions.
+        groups: a grouped convolution; one group per class keeps class groups apart (channel-wise
+            competition).
+    """
 
     channels: int = 32  # output channels (feature maps)
     kernel: int = 3  # square kernel size
@@ -42,7 +65,52 @@ class ConvLayerConfig:
 
 @dataclass
 class ModelConfig:
-    """The FF network: its kind, layers, goodness, loss, label embedding and normalisation."""
+    """The FF network: its kind, layers, goodness, loss, label embedding and normalisation.
+
+    Attributes:
+        kind: ``mlp``, ``recurrent`` (top-down FF, section ``recurrent``), ``sequence`` (next character,
+            section ``sequence``) or ``cnn`` (layers in ``conv``).
+        hidden: the FF layers' widths, in order.
+        activation: the layers' activation by name (``relu``, ``gelu``, ``tanh``...).
+        goodness: a layer's goodness of its activities: ``meansq``, ``sumsq``, ``l2``, ``l1``, ``lp``,
+            ``topk`` or ``mean``.
+        p: the norm's exponent for ``goodness=lp``.
+        topk: for ``goodness=topk``, how many of each sample's strongest activities count.
+        loss: the local loss: ``symba``, ``softplus``, ``sigmoid_diff``, ``log_margin`` or ``channel_ce``.
+        threshold: the threshold of ``softplus`` and ``sigmoid_diff``: a number or ``"width"``.
+        alpha: SymBa's scale.
+        temperature: softplus's margin scale (channel_ce's softmax temperature).
+        floor: log_margin's smallest argument of its logarithms.
+        normalize: what each layer passes on: ``rms``, ``length`` or ``none``.
+        labels: how the label enters: ``overlay``, ``append`` or ``none`` (unsupervised); for a cnn also
+            ``spatial`` (class gratings as a label channel), ``planes`` (a learned label channel) or
+            ``channels`` (channel-wise competition: no label in the input, no negatives).
+        label_strength: the label code's scale (the one-hot's value, the label channel's amplitude).
+        bias: whether the FF layers have biases.
+        peer_norm: Hinton's peer normalisation weight λ (his code uses 0.03); 0 disables it.
+        peer_momentum: the decay of each unit's running mean activity for peer normalisation.
+        peer_gated: true lets the peer term reach a unit only through its activation (a dead ReLU gets
+            none); false is Hinton's code, which reaches each unit's total input even while it is off.
+        input_normalize: normalise the embedded input, label included: ``none``, ``rms`` or ``length``.
+        init: the weight initialisation: ``torch`` (PyTorch's own) or ``hinton`` (N(0, 1/fan_in) weights,
+            zero biases and head).
+        head_bias: whether the linear head has a bias (Hinton's has none that learns).
+        score_layers: the layers whose goodness predicts; ``None``: all but the first.
+        head: add a linear softmax head on neutral-label features.
+        head_layers: the layers the head reads; ``None``: all of them.
+        weight_noise: simulated analog hardware: relative Gaussian noise on the weights (0: none).
+        act_noise: simulated analog hardware: relative Gaussian noise on the activations (0: none).
+        weight_bits: simulated analog hardware: weights quantised to this many bits (``None``: full
+            precision).
+        act_bits: simulated analog hardware: activations quantised to this many bits (``None``: full
+            precision).
+        conv: the conv FF layers of ``kind=cnn``, in order.
+        label_grid: ``labels=planes``: each class's learned plane has ``label_grid`` squared parameters,
+            resized to the image.
+        channels_last: ``kind=cnn``: the NHWC memory layout (the same numbers, faster on CPU).
+        test_views: test-time views for ``ff eval`` and the benchmarks, never for training: ``none``,
+            ``shift`` (the image and its 8 one-pixel shifts) or ``cross`` (the 4 axis shifts).
+    """
 
     # mlp | recurrent (top-down FF, section `recurrent`) | sequence (next char, `sequence`) | cnn (model.conv)
     kind: str = "mlp"
@@ -94,7 +162,43 @@ class ModelConfig:
 
 @dataclass
 class TrainerConfig:
-    """How the network learns: schedule, optimiser, negatives, seed, device and what the run prints."""
+    """How the network learns: schedule, optimiser, negatives, seed, device and what the run prints.
+
+    Attributes:
+        schedule: ``all`` (every layer every batch) or ``greedy`` (layer by layer, each for ``epochs``).
+        phases: how positives and negatives meet: ``together`` (one loss), ``halves`` (each its own forward
+            pass and half of the loss, one update) or ``alternate`` (an update per half).
+        epochs: training epochs (per layer for the greedy schedule).
+        batch_size: examples per optimiser step.
+        optimizer: any ``torch.optim`` class name (case-insensitive), or ``smoothed_sgd``.
+        lr: the learning rate of every layer and the head, unless ``layer_lr`` / ``head_lr`` set them.
+        weight_decay: the optimiser's L2 weight decay.
+        decay_biases: false applies ``weight_decay`` to weights only (Hinton's code).
+        momentum: passed to the optimisers that take it (SGD, RMSprop).
+        optimizer_kwargs: any further optimiser arguments (``{dampening: 0.9}``, ``{delay: 0.9}``...).
+        layer_lr: one learning rate per layer.
+        head_lr: the linear head's learning rate; ``None``: ``lr``.
+        head_weight_decay: the head's weight decay; ``None``: ``weight_decay``.
+        cooldown_start: the fraction of training after which the learning rate decays linearly to 0.
+        cooldown_every: ``step`` or ``epoch`` (the rate changes once per epoch, as in Hinton's code).
+        negatives: the negative data: ``hard``, ``random`` (wrong labels), or negative images for
+            unsupervised FF: ``hybrid``, ``scff``, ``user``.
+        hard_source: where hard negatives' scores come from: ``head`` (the linear head) or ``goodness``.
+        hard_temperature: hard negatives: above 1 flattens, below 1 sharpens the wrong-label distribution.
+        hard_warmup_epochs: hard negatives: random wrong labels for this many epochs first.
+        negatives_refresh: greedy schedule: resample the whole set's negatives every this many epochs.
+        seed: seeds initialisation, shuffling, augmentation, negatives and data subsets.
+        device: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        threads: ``torch.set_num_threads`` (``None``: torch's default).
+        progress: a line per epoch on stderr (bars on a terminal).
+        tensorboard: also log the metrics for TensorBoard.
+        layerwise_step: backward and step each layer before the next forward: memory flat in depth.
+        compile: ``torch.compile`` each layer.
+        autocast: ``bf16`` for bfloat16 autocast of training forwards; ``None``: fp32.
+        augment: ``none``, ``shift`` (random translations) or ``shift_flip`` (and left-right flips).
+        augment_shift: the largest translation in pixels.
+        layer_windows: per layer, the ``[start, end)`` epochs it learns in (staggered training).
+    """
 
     schedule: str = "all"  # all (every layer every batch) | greedy (layer by layer, each for `epochs`)
     # how positives and negatives meet: together (one loss on positives and negatives) | halves (each its own
@@ -136,7 +240,15 @@ class TrainerConfig:
 
 @dataclass
 class RecurrentConfig:
-    """model.kind=recurrent (forwardforward.recurrent): Hinton's recurrent net with top-down input."""
+    """model.kind=recurrent (forwardforward.recurrent): Hinton's recurrent net with top-down input.
+
+    Attributes:
+        damping: the new state is ``damping * computed + (1 - damping) * old``.
+        iterations: synchronous steps per example.
+        score_from: the first step (1-based) whose goodness prediction averages.
+        score_to: the last step (1-based) whose goodness prediction averages.
+        train_from: the first step whose goodness is trained.
+    """
 
     damping: float = 0.3  # new state = damping * computed + (1 - damping) * old
     iterations: int = 8  # synchronous steps per example
@@ -147,7 +259,22 @@ class RecurrentConfig:
 
 @dataclass
 class SequenceConfig:
-    """model.kind=sequence (forwardforward.sequence): next-character FF on a text corpus (data.root)."""
+    """model.kind=sequence (forwardforward.sequence): next-character FF on a text corpus (data.root).
+
+    Attributes:
+        negatives: ``teacher`` (real context, a predicted wrong character) or ``sleep`` (generated text).
+        context: characters of context, one-hot coded.
+        num_strings: training strings cut from the corpus.
+        string_length: characters per string.
+        eval_strings: held-out strings for the per-character accuracy.
+        temperature: the sampling temperature of generation (sleep phase, ``ff generate``); 0 is argmax.
+        dreams: sleep phase: ``step`` (the chains advance one character per sleep update) or ``epoch`` (all
+            at the epoch's start).
+        dream_length: sleep phase: characters a dream runs from real text before it restarts; ``None``: to
+            the string's end.
+        sleep_step: sleep phase: ``paired`` (wake and sleep gradients, one optimiser step) or ``separate``
+            (a step each).
+    """
 
     negatives: str = "teacher"  # teacher (real context + predicted wrong char) | sleep (generated text)
     context: int = 10  # characters of context, one-hot: context * 30 inputs
@@ -167,7 +294,16 @@ class SequenceConfig:
 
 @dataclass
 class UnsupConfig:
-    """Negative images for unsupervised FF (``trainer.negatives=hybrid | scff | user``)."""
+    """Negative images for unsupervised FF (``trainer.negatives=hybrid | scff | user``).
+
+    Attributes:
+        blur_steps: hybrid: blurs of the random bits before thresholding (more: larger blobs).
+        pairs: scff: how a pair of images enters the network, ``mean`` (their average: the two halves'
+            weights tied) or ``concat`` (side by side, or stacked as channels: each half its own weights).
+        user_source: user: ``noise``, a dataset name, or a ``.pt`` / ``.npy`` file of images.
+        user_root: user: that dataset's directory.
+        user_resize: user: resize the negative images to the data's height and width.
+    """
 
     blur_steps: int = 6  # hybrid: blurs of the random bits before thresholding (more: larger blobs)
     # scff: how a pair of images enters the network: mean (their average; weights of the two halves tied) |
@@ -180,7 +316,18 @@ class UnsupConfig:
 
 @dataclass
 class ProbeConfig:
-    """The linear probe (``ff probe``, and the end of unsupervised ``ff train``)."""
+    """The linear probe (``ff probe``, and the end of unsupervised ``ff train``).
+
+    Attributes:
+        layers: the layers the probe reads; ``None``: the last three (all when fewer).
+        epochs: the probe's training epochs.
+        lr: the probe's learning rate (Adam).
+        batch_size: the probe's batch size.
+        weight_decay: the probe's weight decay.
+        raw: also probe raw pixels the same way: the baseline the features must beat.
+        labels: how many labelled training images the probe learns from (a seeded draw; ``None``: all);
+            the network still trains on every image, so this measures label efficiency.
+    """
 
     layers: list[int] | None = None  # layers the probe reads; default: the last three (all when fewer)
     epochs: int = 20  # the probe's training epochs
@@ -195,7 +342,17 @@ class ProbeConfig:
 
 @dataclass
 class Config:
-    """The whole experiment: one section per part."""
+    """The whole experiment: one section per part.
+
+    Attributes:
+        data: the dataset (:class:`DataConfig`).
+        model: the network (:class:`ModelConfig`).
+        trainer: how it learns (:class:`TrainerConfig`).
+        unsup: negative images for unsupervised FF (:class:`UnsupConfig`).
+        probe: the linear probe (:class:`ProbeConfig`).
+        recurrent: the recurrent network's settings (:class:`RecurrentConfig`).
+        sequence: the next-character model's settings (:class:`SequenceConfig`).
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -20,12 +20,13 @@ GOODNESS: Registry[nn.Module] = Registry("goodness")
 
 
 class Goodness(nn.Module):
-    """Base class. ``scale_with_width`` tells a threshold of ``"width"`` what to resolve to."""
+    """Base class. ``grows_with_width`` tells whether a threshold of ``"width"`` suits this goodness."""
 
     #: True when the goodness grows linearly with the number of units (so a sensible threshold does too).
     grows_with_width: bool = False
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """The goodness of each sample: activities ``h`` of shape ``[batch, ...]`` -> ``[batch]``."""
         raise NotImplementedError
 
 
@@ -49,7 +50,10 @@ class MeanSquares(Goodness):
 
 @GOODNESS.register("lp", "lp_norm")
 class LpNorm(Goodness):
-    """The Lp norm ``(sum |h|^p)^(1/p)``; p=2 is the L2 norm (not squared) of Polar-FFA."""
+    """The Lp norm ``(sum |h|^p)^(1/p)``; p=2 is the L2 norm (not squared) of Polar-FFA.
+
+    ``p`` must be positive; ``eps`` is added inside the root so the gradient stays finite at ``h == 0``.
+    """
 
     def __init__(self, p: float = 2.0, eps: float = 1e-12) -> None:
         super().__init__()
@@ -63,12 +67,13 @@ class LpNorm(Goodness):
         return (h.abs().pow(self.p).flatten(1).sum(1) + self.eps).pow(1.0 / self.p)
 
     def extra_repr(self) -> str:
+        """``p`` in the module's repr."""
         return f"p={self.p}"
 
 
 @GOODNESS.register("l2", "l2_norm")
 class L2Norm(LpNorm):
-    """The Euclidean length of the activity vector."""
+    """The Euclidean length of the activity vector (``eps`` as in :class:`LpNorm`)."""
 
     def __init__(self, eps: float = 1e-12) -> None:
         super().__init__(p=2.0, eps=eps)
@@ -76,7 +81,7 @@ class L2Norm(LpNorm):
 
 @GOODNESS.register("l1", "l1_norm")
 class L1Norm(LpNorm):
-    """The sum of absolute activities."""
+    """The sum of absolute activities (``eps`` as in :class:`LpNorm`)."""
 
     def __init__(self, eps: float = 1e-12) -> None:
         super().__init__(p=1.0, eps=eps)
@@ -111,6 +116,7 @@ class TopKMeanSquares(Goodness):
         return flat.pow(2).topk(self.k, dim=1, sorted=False).values.mean(1)
 
     def extra_repr(self) -> str:
+        """``k`` in the module's repr."""
         return f"k={self.k}"
 
 
@@ -128,7 +134,7 @@ class ChannelGroupGoodness(nn.Module):
     """Goodness per class group: ``[B, K, ...] -> [B, G]`` with ``K = G * k`` channels (or units).
 
     Group ``g`` holds channels ``g*k .. (g+1)*k - 1``; ``base`` (any registered goodness) reduces each
-    group's channels and positions to one number.
+    group's channels and positions to one number. ``num_groups`` is the number of classes (at least 2).
     """
 
     #: Tells FFLayer / FFNetwork that goodness is per class: a cross-entropy over groups, one-pass scoring.
@@ -142,6 +148,11 @@ class ChannelGroupGoodness(nn.Module):
         self.base = build_goodness(base)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """One goodness per group: activities ``h`` ``[B, K, ...]`` -> ``[B, G]``.
+
+        Raises:
+            ValueError: ``K`` is not a multiple of the number of groups.
+        """
         b, k, g = h.shape[0], h.shape[1], self.num_groups
         if k % g:
             raise ValueError(
@@ -151,11 +162,19 @@ class ChannelGroupGoodness(nn.Module):
         return self.base(h.reshape(b * g, k // g, *h.shape[2:])).reshape(b, g)
 
     def extra_repr(self) -> str:
+        """``num_groups`` in the module's repr."""
         return f"num_groups={self.num_groups}"
 
 
 def split_true_group(g: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[B, C]`` group goodness -> (true group's ``[B]``, the other groups' ``[B, C-1]``)."""
+    """Split the group goodness ``g`` ``[B, C]`` by the labels ``y`` ``[B]``.
+
+    Returns the true group's ``[B]`` and the other groups' ``[B, C-1]`` (in group order): what
+    :class:`~forwardforward.losses.ChannelCrossEntropy` takes as ``g_pos`` and ``g_neg``.
+
+    Raises:
+        ValueError: ``y`` is not one label per sample, or a label is outside ``[0, C)``.
+    """
     if y.dim() != 1 or y.shape[0] != g.shape[0]:
         raise ValueError(f"group goodness needs one label per sample; got {tuple(y.shape)} for {g.shape[0]}")
     c = g.shape[1]
@@ -166,5 +185,6 @@ def split_true_group(g: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 def build_goodness(spec: str | nn.Module, **kwargs: object) -> Goodness:
-    """A goodness from its registered name (``"sumsq"``, ``"lp"`` with ``p=3``...) or an instance."""
+    """A goodness from ``spec``: a registered name (``"sumsq"``, ``"lp"``...), built with ``kwargs``
+    (``p=3``), or an instance, passed through unchanged."""
     return GOODNESS.build(spec, **kwargs)  # type: ignore[return-value]

@@ -20,13 +20,14 @@ INITS: Registry[None] = Registry("init")
 
 @INITS.register("torch", "default")
 def torch_default(net: nn.Module) -> None:
-    """Leave PyTorch's initialisation as it is (no random numbers are drawn)."""
+    """Leave ``net`` with PyTorch's initialisation as it is (no random numbers are drawn)."""
 
 
 @INITS.register("hinton", "normal_fanin")
 @torch.no_grad()
 def hinton(net: nn.Module) -> None:
-    """Hinton's code: every FF layer's weights N(0, 1/fan_in), its biases 0, and a softmax head at zero.
+    """Hinton's code, applied to ``net`` in place: every FF layer's weights N(0, 1/fan_in), its biases 0,
+    and a softmax head at zero.
 
     Scaling by the fan-in keeps a unit's total input at unit variance for a unit-RMS input, so with
     ``threshold="width"`` a layer starts with goodness near its threshold. The head starts at zero
@@ -56,7 +57,8 @@ def hinton(net: nn.Module) -> None:
 
 
 def initialize(net: nn.Module, scheme: str | Callable[[nn.Module], None] = "torch") -> nn.Module:
-    """Apply a registered initialisation (or any callable taking the network) in place; returns ``net``."""
+    """Apply ``scheme`` to ``net`` in place and return ``net``: a registered initialisation's name
+    (``"torch"``, ``"hinton"``) or any callable that takes the network."""
     (INITS.get(scheme) if isinstance(scheme, str) else scheme)(net)
     return net
 

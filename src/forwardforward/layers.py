@@ -24,7 +24,16 @@ from .registry import call_with_accepted
 
 @dataclass
 class LayerStats:
-    """What one layer's step says about its learning, for progress bars and logs."""
+    """What one layer's step says about its learning, for progress bars and logs.
+
+    Attributes:
+        loss: the layer's local loss on the batch.
+        g_pos: the mean goodness of the positives (of the true class group, for channel-wise competition).
+        g_neg: the mean goodness of the negatives (of the other class groups).
+        separation: the fraction of (positive, negative) pairs with ``g_pos > g_neg``; with per-class
+            groups, of samples whose true group beats every other (the layer's training accuracy); NaN for
+            an empty batch.
+    """
 
     loss: float
     g_pos: float
@@ -50,7 +59,15 @@ class FFLayer(nn.Module):
             derivative with respect to the total input itself, "which allows the extra term to revive
             units that are always off". Ungated needs the positives to be the first rows of this layer's
             latest forward pass (as :class:`~forwardforward.network.FFNetwork` and the Trainer do).
-        loss_kwargs / goodness_kwargs: passed to the named pieces (only the arguments they accept).
+        loss_kwargs: passed to a loss given by name (only the arguments it accepts), so one flat set of
+            settings (``threshold``, ``alpha``...) serves every loss.
+        goodness_kwargs: the same for a goodness given by name (``p``, ``k``...).
+        num_units: the layer's width, for a ``"width"`` threshold, peer normalisation and the head; default
+            the block's ``out_features`` or ``out_channels``.
+
+    Raises:
+        ValueError: a ``"width"`` threshold with a goodness that does not grow with the width, or without a
+            known width; ``peer_momentum`` outside ``[0, 1)``.
     """
 
     def __init__(
@@ -119,8 +136,9 @@ class FFLayer(nn.Module):
         return bool(getattr(self.goodness, "per_class", False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The layer's raw activity (before normalisation). The input is detached: no gradient leaves
-        (except into the network's own label embedding when ``detach_input`` is off; see FFNetwork)."""
+        """The layer's raw activity (before normalisation) for its input ``x``. The input is detached: no
+        gradient leaves (except into the network's own label embedding when ``detach_input`` is off; see
+        FFNetwork). A dense block after conv layers gets ``x`` flattened."""
         if self.detach_input:
             x = x.detach()
         if x.dim() > 2 and (isinstance(self.block, nn.Linear) or getattr(self.block, "flat_input", False)):
@@ -132,7 +150,7 @@ class FFLayer(nn.Module):
         return h
 
     def pass_on(self, h: torch.Tensor) -> torch.Tensor:
-        """What the next layer receives: the normalised, detached activity."""
+        """What the next layer receives from this layer's activity ``h``: normalised and detached."""
         return self.normalize(h.detach())
 
     def local_loss(
@@ -143,6 +161,15 @@ class FFLayer(nn.Module):
         With a per-class goodness (channel-wise competition) the loss needs the labels ``y`` instead of
         negatives: the true class's group goodness is the positive, the other groups' are the negatives
         (``[B, C-1]``), and ``h_neg`` is ignored (pass an empty batch).
+
+        Args:
+            h_pos: this layer's activity on the positives. With ungated peer normalisation it must be the
+                first rows of the layer's latest training forward (``h[:n]``).
+            h_neg: its activity on the negatives.
+            y: the positives' labels, needed for a per-class goodness only.
+
+        Returns:
+            The loss (a scalar with its graph, peer penalty included) and the step's :class:`LayerStats`.
         """
         if self.per_class:
             if y is None:
@@ -225,5 +252,6 @@ def _infer_units(block: nn.Module) -> int | None:
 
 
 def linear_layer(in_features: int, out_features: int, bias: bool = True, **kwargs: Any) -> FFLayer:
-    """An FFLayer around ``nn.Linear``: the building block of FF MLPs."""
+    """An FFLayer around ``nn.Linear(in_features, out_features, bias=bias)``: the building block of FF
+    MLPs. ``kwargs`` go to :class:`FFLayer` (activation, goodness, loss...)."""
     return FFLayer(nn.Linear(in_features, out_features, bias=bias), **kwargs)

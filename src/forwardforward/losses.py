@@ -51,12 +51,22 @@ class FFLoss(nn.Module):
         return self.threshold
 
     def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """The scalar loss of one layer from the goodness of its positive samples ``g_pos`` and of its
+        negative samples ``g_neg`` (each ``[batch]``)."""
         raise NotImplementedError
 
     def one_sided(self, g: torch.Tensor, positive: bool) -> torch.Tensor:
         """The positive (or negative) half of the loss alone, for updates that see one kind of data only
         (separate wake and sleep phases). Only a loss that scores each sample against a threshold has
-        halves; one that compares positives with negatives (SymBa) cannot."""
+        halves; one that compares positives with negatives (SymBa) cannot.
+
+        Args:
+            g: the goodness ``[batch]`` of samples of one kind.
+            positive: True when they are positives (pushed above the threshold), False for negatives.
+
+        Raises:
+            ValueError: this loss has no halves (the base class's answer).
+        """
         raise ValueError(
             f"positive and negative updates in separate phases need each layer's loss to have a threshold "
             f"(softplus or sigmoid_diff); {type(self).__name__} compares pairs. Set model.loss=softplus"
@@ -68,7 +78,8 @@ class SoftplusLoss(FFLoss):
     """Hinton's logistic loss: -log σ(g_pos − θ) − log σ(θ − g_neg), averaged over both halves.
 
     p(positive) = σ(goodness − θ); softplus(−z) = −log σ(z) is the numerically stable form.
-    ``temperature`` divides the margin (useful with large sum-of-squares goodness).
+    ``threshold`` is θ (a number or ``"width"``); ``temperature`` divides the margin (useful with large
+    sum-of-squares goodness).
     """
 
     def __init__(self, threshold: Threshold = 2.0, temperature: float = 1.0) -> None:
@@ -85,12 +96,16 @@ class SoftplusLoss(FFLoss):
         return F.softplus(-margin).mean() if positive else F.softplus(margin).mean()
 
     def extra_repr(self) -> str:
+        """The threshold (as given) and temperature in the module's repr."""
         return f"threshold={self._threshold_spec}, temperature={self.temperature}"
 
 
 @LOSSES.register("sigmoid_diff", "sigmoid")
 class SigmoidDifferenceLoss(FFLoss):
-    """σ(g_neg − θ) − σ(g_pos − θ): bounded in (−1, 1); gradients vanish once a sample is far from θ."""
+    """σ(g_neg − θ) − σ(g_pos − θ): bounded in (−1, 1); gradients vanish once a sample is far from θ.
+
+    ``threshold`` is θ, a number or ``"width"``.
+    """
 
     def __init__(self, threshold: Threshold = 2.0) -> None:
         super().__init__()
@@ -105,6 +120,7 @@ class SigmoidDifferenceLoss(FFLoss):
         return -p if positive else p
 
     def extra_repr(self) -> str:
+        """The threshold, as given, in the module's repr."""
         return f"threshold={self._threshold_spec}"
 
 
@@ -113,7 +129,8 @@ class SymBaLoss(FFLoss):
     """SymBa (arXiv 2303.08418): softplus(−α (g_pos − g_neg)), threshold-free and balanced.
 
     Positives and negatives are paired element-wise (the i-th negative is built from the i-th positive), so
-    the loss acts on each pair's goodness gap; the batches must have equal size.
+    the loss acts on each pair's goodness gap; the batches must have equal size. ``alpha`` sets how
+    sharply a gap is rewarded (the slope of the softplus).
     """
 
     def __init__(self, alpha: float = 4.0) -> None:
@@ -121,6 +138,11 @@ class SymBaLoss(FFLoss):
         self.alpha = float(alpha)
 
     def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        """The loss of the pairs (``g_pos[i]``, ``g_neg[i]``).
+
+        Raises:
+            ValueError: ``g_pos`` and ``g_neg`` differ in shape, so they cannot be paired.
+        """
         if g_pos.shape != g_neg.shape:
             raise ValueError(
                 f"SymBa pairs positives with negatives, so both need the same shape; got "
@@ -129,6 +151,7 @@ class SymBaLoss(FFLoss):
         return F.softplus(-self.alpha * (g_pos - g_neg)).mean()
 
     def extra_repr(self) -> str:
+        """``alpha`` in the module's repr."""
         return f"alpha={self.alpha}"
 
 
@@ -158,6 +181,7 @@ class LogMarginLoss(FFLoss):
         return 0.5 * (pos.mean() + neg.mean())
 
     def extra_repr(self) -> str:
+        """The threshold (as given) and ``floor`` in the module's repr."""
         return f"threshold={self._threshold_spec}, floor={self.floor}"
 
 
@@ -177,6 +201,11 @@ class ChannelCrossEntropy(FFLoss):
         self.temperature = float(temperature)
 
     def forward(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        """The mean cross-entropy of picking the true group (``g_pos``) among all (``g_neg`` the others).
+
+        Raises:
+            ValueError: ``g_pos`` and ``g_neg`` have different numbers of rows.
+        """
         neg = g_neg.unsqueeze(1) if g_neg.dim() == 1 else g_neg
         if neg.shape[0] != g_pos.shape[0]:
             raise ValueError(
@@ -187,6 +216,7 @@ class ChannelCrossEntropy(FFLoss):
         return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
 
     def extra_repr(self) -> str:
+        """The temperature in the module's repr."""
         return f"temperature={self.temperature}"
 
 
@@ -201,6 +231,9 @@ class ChannelExponentialLoss(FFLoss):
     force that grows exponentially with the error, and no term ever saturates. ``θ`` only weighs the two
     sides: the positive term is ``e^{1+θ} e^{−g_true}``, each negative ``e^{1−θ} e^{g_other}``.
     :class:`ChannelCrossEntropy` is our softmax alternative over the same group goodnesses.
+
+    Args:
+        threshold: ``θ``, a number or ``"width"``; the write-up gives none (our Fashion-MNIST config uses 3).
     """
 
     def __init__(self, threshold: Threshold = 1.0) -> None:
@@ -222,9 +255,11 @@ class ChannelExponentialLoss(FFLoss):
         return torch.exp(1.0 + theta - g).mean() if positive else torch.exp(1.0 - theta + g).mean()
 
     def extra_repr(self) -> str:
+        """The threshold, as given, in the module's repr."""
         return f"threshold={self._threshold_spec}"
 
 
 def build_loss(spec: str | nn.Module, **kwargs: object) -> FFLoss:
-    """A loss from its registered name or an instance."""
+    """A loss from ``spec``: a registered name (``"softplus"``, ``"symba"``...), built with ``kwargs``
+    (``threshold=``, ``alpha=``...), or an instance, passed through unchanged."""
     return LOSSES.build(spec, **kwargs)  # type: ignore[return-value]

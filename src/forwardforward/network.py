@@ -38,6 +38,8 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         input_normalize: a normaliser (``"rms"``, ``"length"``...) applied to the embedded input before the
             first layer, label included, as Hinton's code does (``ffnormrows`` of the image with its label
             pixels); ``None`` feeds the embedded input as it is.
+        num_classes: the number of classes, for the head; default the label embedding's. Channel-wise
+            competition has no embedding and needs it given.
         head_bias: give the linear head a bias (Hinton's softmax has none that learns).
         pair_inputs: for self-contrastive pairs entering side by side (``unsup.pairs=concat``): the size
             ``D`` of one flattened image, the layers being built for ``2 * D`` input values. A pair
@@ -86,7 +88,7 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         if labels is not None and any(p.requires_grad for p in labels.parameters()):
             # A learned label embedding (label planes) is the first layer's to train: let its gradient in.
             self.layers[0].detach_input = False
-        #: Test-time views (:class:`~forwardforward.augment.ShiftViews`, set from ``model.test_views``)
+        #: Test-time views (:class:`~forwardforward.data.augment.ShiftViews`, set from ``model.test_views``)
         #: that ``ff eval`` and the benchmarks hand to :meth:`evaluate` / :meth:`predict`; ``None``: one view.
         self.test_views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None
         #: One sample's shape as ``predict`` takes it (``(D,)`` for an MLP, ``(C, H, W)`` for images), so a
@@ -120,11 +122,31 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         init: str = MODEL.init,
         **layer_kwargs: Any,
     ) -> FFNetwork:
-        """An FF MLP. ``dims = [input_dim, hidden_1, ..., hidden_n]``; ``input_dim`` is the raw input size
-        (the label embedding may add to it). ``layer_kwargs`` go to every :class:`FFLayer`
-        (``activation``, ``goodness``, ``loss``, ``normalize``, ``peer_norm``, ``loss_kwargs``...);
-        ``between`` places black boxes between layers, ``input_normalize`` and ``head_bias`` are as in
-        :class:`FFNetwork`, and ``init`` names a weight initialisation (:mod:`forwardforward.init`).
+        """An FF MLP, its layers ``nn.Linear`` blocks.
+
+        Args:
+            dims: ``[input_dim, hidden_1, ..., hidden_n]``; ``input_dim`` is the raw input size (the label
+                embedding may add to it).
+            num_classes: the number of classes; ``None`` (with ``labels=None``) for a network without
+                labels or head.
+            labels: the label embedding by name (``"append"``, ``"overlay"``), an embedding, or ``None``
+                (unsupervised).
+            label_strength: the scale of the label code (the one-hot's value).
+            bias: whether the layers' ``nn.Linear`` blocks have biases.
+            score_layers: as in :class:`FFNetwork`.
+            head_layers: as in :class:`FFNetwork`.
+            head: as in :class:`FFNetwork`.
+            between: black boxes between layers, as in :class:`FFNetwork`; a box with ``out_features``
+                sets the next layer's input width.
+            input_normalize: as in :class:`FFNetwork`.
+            head_bias: as in :class:`FFNetwork`.
+            init: a weight initialisation by name (:mod:`forwardforward.init`).
+            **layer_kwargs: go to every :class:`FFLayer` (``activation``, ``goodness``, ``loss``,
+                ``normalize``, ``peer_norm``, ``loss_kwargs``...).
+
+        Returns:
+            The network, with ``input_shape`` and (when every argument is a plain value) the ``spec`` a
+            checkpoint rebuilds it from.
         """
         arguments = {k: v for k, v in locals().items() if k not in ("cls", "between", "layer_kwargs")}
         arguments.update(layer_kwargs)
@@ -224,7 +246,7 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         return x
 
     def activities(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every layer's raw activity for an already-embedded input; inputs are detached per layer."""
+        """Every layer's raw activity for ``x``, an already-embedded input; inputs are detached per layer."""
         out = []
         for i, layer in enumerate(self.layers):
             h = layer(x)
@@ -254,10 +276,11 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
     ) -> tuple[list[torch.Tensor], list[LayerStats]]:
         """One loss per layer (or per chosen layer) for embedded positive and negative inputs.
 
-        Positives and negatives go through in one concatenated forward. Summing the returned losses and
-        calling ``backward()`` gives every layer exactly its own local gradient. Channel-wise competition
-        takes the labels ``y`` instead of negatives (``x_neg`` may be an empty batch). ``capture``: see
-        :meth:`iter_local_losses`.
+        Positives ``x_pos`` and negatives ``x_neg`` go through in one concatenated forward. Summing the
+        returned losses and calling ``backward()`` gives every layer exactly its own local gradient. Only
+        the indices in ``layers`` (default all) get a loss; the forward stops at the last of them.
+        Channel-wise competition takes the labels ``y`` instead of negatives (``x_neg`` may be an empty
+        batch). ``capture``: see :meth:`iter_local_losses`.
         """
         losses, stats = [], []
         extra = {} if capture is None else {"capture": capture}  # subclasses need not know about capture
@@ -274,7 +297,9 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         y: torch.Tensor | None = None,
         capture: dict[int, torch.Tensor] | None = None,
     ) -> Iterator[tuple[int, torch.Tensor, LayerStats]]:
-        """Lazily yield ``(layer index, loss, stats)``, computing layer ``i + 1`` only when asked.
+        """Lazily yield ``(layer index, loss, stats)`` for the embedded positives ``x_pos`` and negatives
+        ``x_neg``, computing layer ``i + 1`` only when asked. Only the layers in ``layers`` (default all)
+        yield; ``y`` is the labels that channel-wise competition needs instead of negatives.
 
         The consumer may call ``loss.backward()`` and step the optimiser before asking for the next layer;
         that layer's graph is then freed before the next forward, so at most one layer's activations are
@@ -302,7 +327,8 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
                 yield i, loss, st
 
     def features(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor:
-        """Concatenated normalised activities of a neutral-label input (the linear head's input)."""
+        """Concatenated normalised activities of the raw samples ``x`` with the neutral label (the linear
+        head's input), from the chosen ``layers`` (default ``head_layers``), in that order."""
         chosen = self.head_layers if layers is None else self._check_indices(layers, "layers")
         # Keep only the chosen layers' outputs, not every activity: memory stays flat in depth.
         kept: dict[int, torch.Tensor] = {}

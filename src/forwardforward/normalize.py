@@ -32,7 +32,8 @@ class RowScaling(nn.Module):
 class RMSNormalize(RowScaling):
     """Scale each sample so the mean of its squared values is 1 (Hinton's code).
 
-    The sum of squares then equals the width, which is why ``threshold="width"`` pairs with it.
+    The sum of squares then equals the width, which is why ``threshold="width"`` pairs with it. ``eps``
+    keeps an all-zero sample finite.
     """
 
     def __init__(self, eps: float = 1e-8) -> None:
@@ -43,6 +44,7 @@ class RMSNormalize(RowScaling):
         return sq_norm.div(dim).add(self.eps).rsqrt()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Each sample of ``x`` ``[batch, ...]`` divided by its root mean square; same shape."""
         flat = x.flatten(1)
         rms = flat.pow(2).mean(1, keepdim=True).add(self.eps).sqrt()
         return (flat / rms).view_as(x)
@@ -50,7 +52,8 @@ class RMSNormalize(RowScaling):
 
 @NORMALIZE.register("length", "unit", "l2")
 class UnitLengthNormalize(RowScaling):
-    """Scale each sample to unit Euclidean length (the common PyTorch ports)."""
+    """Scale each sample to unit Euclidean length (the common PyTorch ports); ``eps`` is added to the
+    length so an all-zero sample stays finite."""
 
     def __init__(self, eps: float = 1e-8) -> None:
         super().__init__()
@@ -60,6 +63,7 @@ class UnitLengthNormalize(RowScaling):
         return 1.0 / (sq_norm.sqrt() + self.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Each sample of ``x`` ``[batch, ...]`` divided by its Euclidean length; same shape."""
         flat = x.flatten(1)
         return (flat / (flat.norm(dim=1, keepdim=True) + self.eps)).view_as(x)
 
@@ -70,7 +74,8 @@ class CenteredRMSNormalize(nn.Module):
 
     ReLU activity is non-negative, so after ``rms`` every next-layer input shares a large common component.
     In unsupervised FF (docs/unsupervised.md) a layer fed that way let a few units take all the goodness and
-    the rest die; removing the per-sample mean kept every unit of the next layer alive.
+    the rest die; removing the per-sample mean kept every unit of the next layer alive. ``eps`` keeps a
+    constant sample finite.
     """
 
     def __init__(self, eps: float = 1e-8) -> None:
@@ -78,6 +83,8 @@ class CenteredRMSNormalize(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Each sample of ``x`` ``[batch, ...]`` minus its mean, divided by the RMS of what is left; same
+        shape."""
         flat = x.flatten(1)
         flat = flat - flat.mean(1, keepdim=True)
         rms = flat.pow(2).mean(1, keepdim=True).add(self.eps).sqrt()
@@ -90,7 +97,8 @@ class NoNormalize(nn.Identity):
 
 
 def build_normalize(spec: str | nn.Module | None, **kwargs: object) -> nn.Module:
-    """A normaliser from its registered name, ``None`` (no normalisation), or an instance."""
+    """A normaliser from ``spec``: a registered name (built with ``kwargs``), ``None`` (no normalisation),
+    or an instance, passed through unchanged."""
     if spec is None:
         return NoNormalize()
     return NORMALIZE.build(spec, **kwargs)

@@ -46,6 +46,15 @@ class SmoothedSGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
+        """One update of every parameter that has a gradient.
+
+        Args:
+            closure: optional, re-evaluates the model and returns the loss (the ``torch.optim`` protocol);
+                called with gradients enabled before the update.
+
+        Returns:
+            The closure's loss, or ``None`` without one.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -15,13 +15,18 @@ T = TypeVar("T")
 
 
 def suggest(name: str, valid: list[str]) -> str:
-    """A ' Did you mean ...?' hint, or '' when nothing is close."""
+    """A ' Did you mean ...?' hint naming the entry of ``valid`` nearest to ``name``, or '' when nothing is
+    close."""
     close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
 class Registry(Generic[T]):
-    """A mapping from names to factories (classes or functions) of one kind of piece."""
+    """A mapping from names to factories (classes or functions) of one kind of piece.
+
+    Args:
+        kind: what the pieces are (``"goodness"``, ``"loss"``...), as error messages name them.
+    """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -48,6 +53,11 @@ class Registry(Generic[T]):
         return self._canonical[name]
 
     def get(self, name: str) -> Callable[..., T]:
+        """The factory registered under ``name`` (or an alias of it).
+
+        Raises:
+            KeyError: ``name`` is unknown; the message lists the valid names and the nearest one.
+        """
         try:
             return self._entries[name]
         except KeyError:
@@ -61,12 +71,14 @@ class Registry(Generic[T]):
         return f" Did you mean {self._canonical[close[0]]!r}?" if close else ""
 
     def build(self, spec: Any, **kwargs: Any) -> T:
-        """Build from a name, or pass an already-built piece through unchanged."""
+        """Build from ``spec`` when it is a name (calling its factory with ``kwargs``), or pass an
+        already-built piece through unchanged."""
         if isinstance(spec, str):
             return self.get(spec)(**kwargs)
         return spec
 
     def names(self) -> list[str]:
+        """Every registered name, aliases included, sorted."""
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:

@@ -26,17 +26,19 @@ class LabelScoring:
 
     @torch.no_grad()
     def label_goodness(self, x: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
-        """Goodness of every layer for every label: ``[B, C, L]``.
+        """Goodness of every layer for every label of the raw samples ``x``: ``[B, C, L]``.
 
         All labels are scored in batched tensor operations. With an additive label code and a linear
         first layer, ``W (base + code_c) = W base + W code_c``: the first layer costs one matrix product
-        for the batch plus a ``[C, units]`` product, broadcast-added.
+        for the batch plus a ``[C, units]`` product, broadcast-added. ``chunk_size`` bounds the (sample,
+        label) rows of one pass (at least one sample per pass), which bounds the memory.
         """
         return label_goodness(self, x, chunk_size)
 
     @torch.no_grad()
     def label_goodness_naive(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, L]`` like :meth:`label_goodness`, the slow obvious way: one full forward per label.
+        """``[B, C, L]`` for the raw samples ``x`` like :meth:`label_goodness`, the slow obvious way: one
+        full forward per label.
 
         Kept as the reference that the batched and pruned paths are tested and benchmarked against.
         """
@@ -51,12 +53,14 @@ class LabelScoring:
         prune_after: int | None = None,
         chunk_size: int = 1024,
     ) -> torch.Tensor:
-        """``[B, C]`` label scores: goodness summed over ``layers`` (default ``score_layers``).
+        """``[B, C]`` label scores of the raw samples ``x``: goodness summed over ``layers`` (default
+        ``score_layers``).
 
         With ``keep=k``, candidate pruning: every label goes through the first ``prune_after`` layers
         (default: up to and including the first scoring layer), only the ``k`` labels with the highest
-        goodness so far go deeper, and the pruned labels score ``-inf``. Deep layers cost a ``C / k``
+        goodness so far go deeper, and the pruned labels score ``-inf``. Deep layers cost a ``k / C``
         fraction of full scoring; the argmax is unchanged whenever the winner survives the early cut.
+        ``chunk_size`` bounds the (sample, label) rows of one pass, as in :meth:`label_goodness`.
         """
         chosen = self.score_layers if layers is None else self._check_indices(layers, "layers")
         if keep is None or self.one_pass:
@@ -68,20 +72,27 @@ class LabelScoring:
     def candidate_scores(
         self, x: torch.Tensor, candidates: torch.Tensor, layers: Sequence[int] | None = None
     ) -> torch.Tensor:
-        """``[B, K]`` scores of sample ``i`` with label ``candidates[i, j]`` only (goodness summed over
+        """``[B, K]`` scores of sample ``x[i]`` with label ``candidates[i, j]`` only (goodness summed over
         ``layers``, default ``score_layers``). The first layer's product with the image is shared by the
-        ``K`` labels, as in :meth:`label_goodness`; the deeper layers cost ``K / C`` of full"""
+        ``K`` labels, as in :meth:`label_goodness`; the deeper layers cost ``K / C`` of full scoring."""
         return candidate_scores(self, x, candidates, layers)
 
     @torch.no_grad()
     def head_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The linear head's logits ``[B, C]`` for the raw samples ``x`` (from their neutral-label
+        :meth:`features`).
+
+        Raises:
+            ValueError: the network has no head.
+        """
         if self.head is None:
             raise ValueError("this network has no linear head (built with head=False)")
         return self.head(self.features(x))
 
     def as_inputs(self, x: Any) -> torch.Tensor:
-        """Samples in any numeric dtype and layout (NumPy or torch; one sample or a batch) as the float batch
-        ``[N, *input_shape]`` on the network's device: see :func:`forwardforward.data.convert.as_inputs`."""
+        """Samples ``x`` in any numeric dtype and layout (NumPy or torch; one sample or a batch) as the float
+        batch ``[N, *input_shape]`` on the network's device: see
+        :func:`forwardforward.data.convert.as_inputs`."""
         device = next(self.parameters()).device
         return as_inputs(x, getattr(self, "input_shape", None), device)
 
@@ -95,9 +106,9 @@ class LabelScoring:
         views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """Predicted classes: ``mode="goodness"`` (all-label goodness argmax, optionally with candidate
-        pruning: see :meth:`scores`) or ``"head"``. With ``views`` (e.g. :attr:`test_views`, an
-        :class:`~forwardforward.augment.ShiftViews`), the scores (head: the softmax) are averaged over the
-        views of each input: test-time augmentation.
+        pruning: ``keep`` and ``prune_after`` as in :meth:`scores`) or ``"head"``. With ``views`` (e.g.
+        :attr:`test_views`, a :class:`~forwardforward.data.augment.ShiftViews`), the scores (head: the
+        softmax) are averaged over the views of each input: test-time augmentation.
 
         ``x`` may be a tensor or a NumPy array of any numeric dtype (uint8 is read as pixels in [0, 255]),
         one sample or a batch, in any shape that flattens to the input size per sample."""
@@ -128,6 +139,7 @@ class LabelScoring:
         :attr:`test_views`), also the test-time-augmented accuracies: goodness (head: softmax) averaged over
         the views, as ``accuracy_views``, ``layer_accuracy_views`` and ``head_accuracy_views``; the one-view
         figures are read off the first view, so they stay comparable with an evaluation without views.
+        ``batch_size`` is the samples per pass (times the number of labels for all-label scoring).
 
         ``data`` may also be an ``(x, y)`` tuple, a torch ``Dataset`` of ``(x, y)`` or a ``DataLoader``
         (:func:`~forwardforward.data.convert.as_dataset`)."""
@@ -135,7 +147,8 @@ class LabelScoring:
 
 
 def group_goodness(net: Any, x: torch.Tensor) -> torch.Tensor:
-    """Channel-wise competition: ``[B, C, L]`` from one forward pass (each layer's group goodness)."""
+    """Channel-wise competition: ``[B, C, L]`` for the raw samples ``x`` from one forward pass of ``net``
+    (each layer's group goodness)."""
     acts = net.activities(net.embed_neutral(x))
     return torch.stack([layer.goodness(h) for layer, h in zip(net.layers, acts)], 2)
 
@@ -143,8 +156,11 @@ def group_goodness(net: Any, x: torch.Tensor) -> torch.Tensor:
 def first_layer_all_labels(
     net: Any, x: torch.Tensor, c: int, candidates: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The first layer's activity for every (sample, label) pair: ``[B * C, ...]``, label fastest; with
-    ``candidates [B, K]``, only for those pairs: ``[B * K, ...]``."""
+    """The first layer of ``net``: its activity for every (sample of ``x``, label) pair, ``[B * C, ...]``
+    with the label fastest and ``c`` the number of labels; with ``candidates [B, K]``, only for those
+    pairs: ``[B * K, ...]``. Where the first block allows it (a linear block whose input is unnormalised or
+    scaled per row, or a conv block whose input is unnormalised), the image's product is computed once and
+    shared by every label's additive code."""
     b = x.shape[0]
     first = net.layers[0]
     assert net.labels is not None
@@ -175,8 +191,9 @@ def first_layer_all_labels(
 def input_scales(
     net: Any, base: torch.Tensor, codes: torch.Tensor, candidates: torch.Tensor | None
 ) -> torch.Tensor:
-    """The input normaliser's factor for every (sample, label) input ``base + code_c``: ``[B, C]``, or
-    ``[B, K]`` for ``candidates``, from ``|base|^2 + 2 base.code_c + |code_c|^2`` alone."""
+    """The factor of ``net``'s input normaliser for every (sample, label) input ``base + code_c``, where
+    ``base`` ``[B, D]`` is the samples' label-free input and ``codes`` ``[C, D]`` the label codes: ``[B, C]``,
+    or ``[B, K]`` for ``candidates``, from ``|base|^2 + 2 base.code_c + |code_c|^2`` alone."""
     assert isinstance(net.input_norm, RowScaling)
     sq = base.pow(2).sum(1, keepdim=True) + 2 * base @ codes.T + codes.pow(2).sum(1)
     if candidates is not None:
@@ -185,6 +202,8 @@ def input_scales(
 
 
 def label_goodness_chunk(net: Any, x: torch.Tensor, c: int) -> torch.Tensor:
+    """:func:`label_goodness` of ``net`` for one chunk of raw samples ``x`` and its ``c`` labels, in one
+    pass: ``[B, C, L]``."""
     b = x.shape[0]
     first = net.layers[0]
     h = first_layer_all_labels(net, x, c)
@@ -198,6 +217,9 @@ def label_goodness_chunk(net: Any, x: torch.Tensor, c: int) -> torch.Tensor:
 def pruned_scores_chunk(
     net: Any, x: torch.Tensor, c: int, chosen: list[int], keep: int, cut: int
 ) -> torch.Tensor:
+    """:func:`pruned_scores` of ``net`` for one chunk of raw samples ``x``: all ``c`` labels through the
+    first ``cut`` layers, then only the ``keep`` best labels (ranked by the ``chosen`` layers seen so far,
+    or by every early layer when none of them is chosen); ``[B, C]`` with ``-inf`` for pruned labels."""
     b = x.shape[0]
     total = x.new_zeros(b, c)  # goodness summed over the chosen layers seen so far
     early = x.new_zeros(b, c)  # all early layers' goodness: the ranking when none of them is chosen
@@ -226,8 +248,8 @@ def pruned_scores_chunk(
 
 @torch.no_grad()
 def label_goodness(net: Any, x: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
-    """Goodness of every layer for every label, ``[B, C, L]``, in batched passes
-    (:meth:`FFNetwork.label_goodness`)."""
+    """Goodness of every layer of ``net`` for every label of the raw samples ``x``, ``[B, C, L]``, in
+    batched passes of about ``chunk_size`` (sample, label) rows (:meth:`FFNetwork.label_goodness`)."""
     if net.one_pass:
         return torch.cat([group_goodness(net, xb) for xb in x.split(max(1, chunk_size))], 0)
     if net.labels is None or net.num_classes is None:
@@ -241,8 +263,8 @@ def label_goodness(net: Any, x: torch.Tensor, chunk_size: int = 1024) -> torch.T
 
 @torch.no_grad()
 def label_goodness_naive(net: Any, x: torch.Tensor) -> torch.Tensor:
-    """``[B, C, L]`` the slow obvious way, one full forward per label: the reference the batched and
-    pruned paths are tested and benchmarked against."""
+    """``[B, C, L]`` for ``net`` and the raw samples ``x`` the slow obvious way, one full forward per
+    label: the reference the batched and pruned paths are tested and benchmarked against."""
     if net.labels is None or net.num_classes is None:
         raise ValueError("label_goodness_naive needs a supervised network (labels=...)")
     per_label = []
@@ -257,8 +279,8 @@ def label_goodness_naive(net: Any, x: torch.Tensor) -> torch.Tensor:
 def candidate_scores(
     net: Any, x: torch.Tensor, candidates: torch.Tensor, layers: Sequence[int] | None = None
 ) -> torch.Tensor:
-    """``[B, K]`` scores of sample ``i`` with label ``candidates[i, j]`` only (see
-    :meth:`FFNetwork.candidate_scores`)."""
+    """``[B, K]`` scores by ``net`` of sample ``x[i]`` with label ``candidates[i, j]`` only, goodness
+    summed over ``layers`` (default ``score_layers``; see :meth:`FFNetwork.candidate_scores`)."""
     chosen = net.score_layers if layers is None else net._check_indices(layers, "layers")
     if net.labels is None or net.num_classes is None or net.one_pass:
         raise ValueError("candidate_scores needs a supervised network that scores one label per pass")
@@ -283,7 +305,10 @@ def candidate_scores(
 def pruned_scores(
     net: Any, x: torch.Tensor, chosen: list[int], keep: int, prune_after: int | None, chunk_size: int
 ) -> torch.Tensor:
-    """Label scores with candidate pruning (see :meth:`FFNetwork.scores`)."""
+    """``[B, C]`` label scores by ``net`` of the raw samples ``x`` with candidate pruning: goodness summed
+    over the ``chosen`` layers, only the ``keep`` best labels after the first ``prune_after`` layers
+    (``None``: through the first chosen layer) going deeper, ``chunk_size`` (sample, label) rows per pass
+    (see :meth:`FFNetwork.scores`)."""
     c = net.num_classes
     if net.labels is None or c is None:
         raise ValueError("scores needs a supervised network (labels=...)")
@@ -350,9 +375,10 @@ def evaluate(
     batch_size: int = 1000,
     views: Callable[[torch.Tensor], list[torch.Tensor]] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy by goodness (summed over ``score_layers``; also over every layer), per layer, by the head,
-    and the mean goodness of the true label vs the wrong ones per layer, on ``data`` (``.x``, ``.y``); with
-    ``views``, also the test-time-augmented accuracies (see :meth:`FFNetwork.evaluate`)."""
+    """Accuracy of ``net`` by goodness (summed over ``score_layers``; also over every layer), per layer, by
+    the head, and the mean goodness of the true label vs the wrong ones per layer, on ``data`` (``.x``,
+    ``.y``) in batches of ``batch_size`` samples; with ``views``, also the test-time-augmented accuracies
+    (see :meth:`FFNetwork.evaluate`)."""
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device

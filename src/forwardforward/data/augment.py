@@ -19,8 +19,9 @@ AUGMENT: Registry[nn.Module] = Registry("augmentation")
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by its own random offset in ``[-max_shift, max_shift]`` pixels per axis,
-    filling with zeros (a random crop of the zero-padded image), in one gather, no Python loop."""
+    """Translate each image of ``x`` ``[B, C, H, W]`` by its own random offset in ``[-max_shift, max_shift]``
+    pixels per axis, filling with zeros (a random crop of the zero-padded image), in one gather, no Python
+    loop. The offsets are drawn from ``generator``; ``max_shift <= 0`` returns ``x`` unchanged."""
     if max_shift <= 0:
         return x
     b, _, h, w = x.shape
@@ -35,13 +36,15 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
 
 
 def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
-    """Mirror each image left-right with probability ``p`` (for natural images, never for digits)."""
+    """Mirror each image of ``x`` ``[B, C, H, W]`` left-right with probability ``p``, drawn from
+    ``generator`` (for natural images, never for digits)."""
     flip = (torch.rand(x.shape[0], generator=generator) < p).to(x.device)
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
 
 
 class Augmentation(nn.Module):
-    """Base class: ``forward(x, generator)``; inputs may be flat ``[B, D]`` when ``shape`` is given."""
+    """Base class: ``forward(x, generator)``; inputs may be flat ``[B, D]`` when ``shape`` (one image's
+    ``(C, H, W)``) is given. Subclasses implement :meth:`apply_images`."""
 
     def __init__(self, shape: tuple[int, int, int] | None = None) -> None:
         super().__init__()
@@ -55,16 +58,20 @@ class Augmentation(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The augmented batch ``x`` (images ``[B, C, H, W]``, or flat ``[B, D]`` with ``shape``), in the
+        shape it came in; random draws come from ``generator`` only."""
         img = self._image(x)
         return self.apply_images(img, generator).reshape(x.shape)
 
     def apply_images(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:  # pragma: no cover
+        """The augmentation itself, on images ``x`` ``[B, C, H, W]`` with random draws from ``generator``."""
         raise NotImplementedError
 
 
 @AUGMENT.register("shift")
 class RandomShift(Augmentation):
-    """Random translations up to ``max_shift`` pixels (Fashion-MNIST, MNIST)."""
+    """Random translations up to ``max_shift`` pixels (Fashion-MNIST, MNIST); ``shape`` as in
+    :class:`Augmentation`."""
 
     def __init__(self, max_shift: int = 2, shape: tuple[int, int, int] | None = None) -> None:
         super().__init__(shape)
@@ -89,7 +96,8 @@ class ShiftViews(nn.Module):
     ``predict(views=)``), which smooths out the one-pixel jitter a shift-augmented net still has. The
     identity comes first so the one-view result is read off the same pass. ``cross`` keeps the four axis
     shifts per radius step (``4 * radius + 1`` views); otherwise every offset of the square
-    (``(2 * radius + 1) ** 2`` views). Deterministic: nothing is sampled.
+    (``(2 * radius + 1) ** 2`` views). ``shape`` (one image's ``(C, H, W)``) lets flat ``[B, D]`` inputs
+    in. Deterministic: nothing is sampled.
     """
 
     def __init__(
@@ -108,6 +116,11 @@ class ShiftViews(nn.Module):
         return len(self.offsets)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The views of the batch ``x``, the unshifted one first, each in ``x``'s shape.
+
+        Raises:
+            ValueError: ``x`` is neither images ``[B, C, H, W]`` nor flat inputs matching ``shape``.
+        """
         if x.dim() == 4:
             img = x
         elif self.shape is not None and x.dim() == 2 and x.shape[1] == math.prod(self.shape):
@@ -125,6 +138,7 @@ class ShiftViews(nn.Module):
         ]
 
     def extra_repr(self) -> str:
+        """The radius, the number of views and ``cross`` in the module's repr."""
         return f"radius={self.radius}, views={len(self)}, cross={self.cross}"
 
 
@@ -133,8 +147,14 @@ TEST_VIEWS = ("none", "shift", "cross")
 
 
 def build_test_views(name: str, shape: tuple[int, int, int], radius: int = 1) -> ShiftViews | None:
-    """``model.test_views``: ``none`` (one view), ``shift`` (the 3x3 square of one-pixel shifts, 9 views)
-    or ``cross`` (the image and its four one-pixel axis shifts, 5 views)."""
+    """The test-time views named by ``model.test_views``: ``none`` (one view: returns ``None``), ``shift``
+    (the 3x3 square of one-pixel shifts, 9 views) or ``cross`` (the image and its four one-pixel axis
+    shifts, 5 views). ``shape`` is one image's ``(C, H, W)``; ``radius`` widens the shifts (the counts
+    above are for the default 1).
+
+    Raises:
+        ValueError: ``name`` is not one of :data:`TEST_VIEWS`.
+    """
     if name not in TEST_VIEWS:
         raise ValueError(f"unknown test_views {name!r}; valid: {', '.join(TEST_VIEWS)}")
     return None if name == "none" else ShiftViews(radius, shape, cross=name == "cross")
@@ -143,7 +163,9 @@ def build_test_views(name: str, shape: tuple[int, int, int], radius: int = 1) ->
 def build_augment(
     name: str | None, max_shift: int = 2, shape: tuple[int, int, int] | None = None
 ) -> nn.Module | None:
-    """An augmentation by name, or ``None`` for ``None`` / ``"none"``."""
+    """The augmentation registered as ``name`` (``"shift"``, ``"shift_flip"``), shifting by up to
+    ``max_shift`` pixels, for images of ``shape`` ``(C, H, W)`` (which lets flat inputs in); ``None`` for
+    ``None`` / ``"none"``."""
     if name is None or name == "none":
         return None
     return AUGMENT.build(name, max_shift=max_shift, shape=shape)

@@ -144,8 +144,20 @@ def _download_and_extract(name: str) -> Path:
 
 
 def load_cifar(name: str, root: str | os.PathLike[str] | None = None, download: bool = True) -> DataSplits:
-    """CIFAR-10 (``"cifar10"``) or CIFAR-100 (``"cifar100"``, fine labels) as float32 ``[N, 3, 32, 32]``
-    in [0, 1] with int64 labels."""
+    """CIFAR-10 (``name="cifar10"``) or CIFAR-100 (``"cifar100"``, fine labels) as float32
+    ``[N, 3, 32, 32]`` in [0, 1] with int64 labels.
+
+    Args:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        root: a folder holding the batches (or their archive folder); searched alone when given. ``None``
+            searches ``$FF_DATA_DIR``, then the cache.
+        download: when the files are found nowhere (and no ``root`` is given), download the archive into
+            the cache, check its MD5 and unpack it.
+
+    Raises:
+        DataError: the files are missing (naming where it looked), the download failed, or a file is not a
+            valid CIFAR batch.
+    """
     spec = CIFAR[name]
     tried = _candidates(name, root)
     directory = next((d for d in tried if _has_files(d, spec)), None)

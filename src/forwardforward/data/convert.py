@@ -58,7 +58,8 @@ def as_dataset(data: Any, num_classes: int | None = None, name: str = "custom") 
     an ``(x, y)`` tuple of tensors or arrays; a ``torch.utils.data.Dataset`` whose items are ``(x, y)``;
     a ``DataLoader`` yielding ``(x, y)`` batches (read once, in its order: shuffling is the Trainer's job).
     Inputs go through :meth:`ArrayDataset.from_tensors`, so uint8 pixels are scaled to [0, 1] as the
-    built-in loaders do and ``num_classes`` defaults to the largest label + 1.
+    built-in loaders do and ``num_classes`` defaults to the largest label + 1. ``name`` names the data
+    in errors and on the dataset.
     """
     if hasattr(data, "x") and hasattr(data, "y"):
         return data

@@ -57,6 +57,16 @@ class ArrayDataset:
 
     Pixel values of the built-in datasets are scaled to [0, 1]; custom data is not range-checked,
     so already standardised inputs are allowed.
+
+    Args:
+        x: the inputs, floating point ``[N, C, H, W]`` (numpy or torch; stored as float32).
+        y: the labels, integers ``[N]`` in ``[0, num_classes)`` (stored as int64).
+        num_classes: the number of classes, at least 1.
+        name: the dataset's name, which every error message starts with.
+        classes: optional class names, one per class.
+
+    Raises:
+        DataError: any of the above does not hold, or ``x`` has a NaN or infinite value.
     """
 
     x: torch.Tensor
@@ -165,9 +175,10 @@ class ArrayDataset:
     ) -> ArrayDataset:
         """Build from [N, D], [N, H, W] or [N, C, H, W] arrays (numpy or torch).
 
-        [N, D] becomes [N, 1, 1, D] and [N, H, W] becomes [N, 1, H, W], so every model sees the
+        ``x`` [N, D] becomes [N, 1, 1, D] and [N, H, W] becomes [N, 1, H, W], so every model sees the
         same 4-D layout. uint8 pixels are divided by 255; other dtypes are cast to float32 as-is.
-        ``num_classes`` defaults to ``max(y) + 1``.
+        ``y`` holds the integer labels; ``num_classes`` defaults to ``max(y) + 1``; ``name`` and
+        ``classes`` are as in the constructor, which validates the result.
         """
         xt = _as_tensor(x, "x")
         yt = _as_tensor(y, "y")
@@ -214,6 +225,7 @@ class ArrayDataset:
 
     @property
     def device(self) -> torch.device:
+        """The device the tensors are on."""
         return self.x.device
 
     def to(self, device: torch.device | str) -> ArrayDataset:
@@ -249,7 +261,13 @@ class ArrayDataset:
 
 @dataclass
 class DataSplits:
-    """The train and test sets of one dataset, and an optional validation set carved from train."""
+    """The train and test sets of one dataset, and an optional validation set carved from train.
+
+    Attributes:
+        train: the training set.
+        test: the test set.
+        val: the validation set (the per-epoch evaluation set), or ``None``.
+    """
 
     train: ArrayDataset
     test: ArrayDataset

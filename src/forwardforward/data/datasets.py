@@ -25,7 +25,12 @@ DATASETS: Registry[DataSplits] = Registry("dataset")
 def fashion_mnist(
     root: str | None = None, download: bool = True, expected_shape: Sequence[int] | None = None
 ) -> DataSplits:
-    """Zalando's Fashion-MNIST: 60k/10k grey 28x28 images of 10 kinds of clothing (IDX files)."""
+    """Zalando's Fashion-MNIST: 60k/10k grey 28x28 images of 10 kinds of clothing (IDX files).
+
+    ``root`` is a folder holding the files (searched alone when given), ``download`` fetches them (with
+    checksums) when they are found nowhere, and ``expected_shape`` changes the checked image size, (H, W)
+    or (1, H, W): see :func:`~forwardforward.data.vision.load_images`.
+    """
     return load_images("fashion-mnist", root, download, expected_shape)
 
 
@@ -33,25 +38,31 @@ def fashion_mnist(
 def mnist(
     root: str | None = None, download: bool = True, expected_shape: Sequence[int] | None = None
 ) -> DataSplits:
-    """MNIST digits: 60k/10k grey 28x28 images (IDX files; downloaded with checksums when online)."""
+    """MNIST digits: 60k/10k grey 28x28 images (IDX files; downloaded with checksums when online).
+
+    ``root``, ``download`` and ``expected_shape`` as in :func:`fashion_mnist`.
+    """
     return load_images("mnist", root, download, expected_shape)
 
 
 @DATASETS.register("digits")
 def digits(expected_shape: Sequence[int] | None = None) -> DataSplits:
-    """scikit-learn's 8x8 digits, bundled with the package: 1,437/360 images, no download."""
+    """scikit-learn's 8x8 digits, bundled with the package: 1,437/360 images, no download.
+    ``expected_shape``, when given, must be (8, 8) or (1, 8, 8)."""
     return load_images("digits", None, False, expected_shape)
 
 
 @DATASETS.register("cifar10", "cifar-10", "cifar_10")
 def cifar10(root: str | None = None, download: bool = True) -> DataSplits:
-    """CIFAR-10: 50k/10k colour 32x32 images (python pickle batches)."""
+    """CIFAR-10: 50k/10k colour 32x32 images (python pickle batches); ``root`` and ``download`` as in
+    :func:`~forwardforward.data.cifar.load_cifar`."""
     return load_images("cifar10", root, download)
 
 
 @DATASETS.register("cifar100", "cifar-100", "cifar_100")
 def cifar100(root: str | None = None, download: bool = True) -> DataSplits:
-    """CIFAR-100 (fine labels): 50k/10k colour 32x32 images."""
+    """CIFAR-100 (fine labels): 50k/10k colour 32x32 images; ``root`` and ``download`` as in
+    :func:`~forwardforward.data.cifar.load_cifar`."""
     return load_images("cifar100", root, download)
 
 
@@ -65,8 +76,9 @@ def text_corpus(
     eval_strings: int = 62,
 ) -> DataSplits:
     """A text corpus as next-character windows: ``num_strings`` training and ``eval_strings`` held-out
-    strings of ``string_length`` characters over a 30-symbol alphabet (Hinton's Aesop experiment);
-    ``root`` is the .txt file, or the folder holding ``<name>.txt`` (``aesop.txt``, ``text.txt``)."""
+    strings of ``string_length`` characters over a 30-symbol alphabet (Hinton's Aesop experiment), each
+    example the ``context`` characters before a position, one-hot; ``root`` is the .txt file, or the
+    folder holding ``<name>.txt`` (``aesop.txt``, ``text.txt``)."""
     text, where = read_corpus(root, name)
     train, held_out = cut_strings(text, num_strings, string_length, eval_strings, source=where)
     return DataSplits(  # type: ignore[arg-type]

@@ -28,7 +28,8 @@ _CHUNK = 1 << 20
 
 
 def fetch(url: str, timeout: float) -> Iterator[bytes]:
-    """Yield the body of ``url`` in chunks. The only function here that touches the network."""
+    """Yield the body of ``url`` in chunks, waiting at most ``timeout`` seconds for the server. The only
+    function here that touches the network."""
     try:
         version = importlib.metadata.version("forwardforward")
     except importlib.metadata.PackageNotFoundError:  # running from a source tree that was never installed
@@ -61,7 +62,8 @@ def _mismatches(hashers: dict[str, hashlib._Hash], md5: str | None, sha256: str 
 
 
 def file_digests(path: str | os.PathLike[str], *algorithms: str) -> dict[str, str]:
-    """Hex digests of a file for the given hashlib algorithm names, reading it once."""
+    """Hex digests of the file at ``path`` for the given hashlib ``algorithms`` (names such as ``"md5"``),
+    reading it once."""
     hashers = {a: hashlib.new(a, usedforsecurity=False) for a in algorithms}
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -71,7 +73,8 @@ def file_digests(path: str | os.PathLike[str], *algorithms: str) -> dict[str, st
 
 
 def verify_checksum(path: str | os.PathLike[str], md5: str | None = None, sha256: str | None = None) -> None:
-    """Raise :class:`DataError` naming ``path``, the expected and the actual digest on mismatch.
+    """Check the file at ``path`` against the expected hex digests ``md5`` and/or ``sha256``; raise
+    :class:`DataError` naming ``path``, the expected and the actual digest on mismatch.
 
     With neither digest given there is nothing to check and the call returns.
     """
@@ -98,7 +101,8 @@ def download(
 
     Returns ``dest``. On a network error or checksum mismatch raises :class:`DataError` naming the
     URL (and the expected and actual digests), and leaves neither ``dest`` nor a temporary file.
-    An existing ``dest`` is replaced only by a verified download.
+    An existing ``dest`` is replaced only by a verified download. ``timeout`` (seconds) bounds each wait
+    for the server, not the whole download.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (raw or gzip) into a native-endian, writable numpy array.
+    """Read the IDX file at ``path`` (raw or gzip) into a native-endian, writable numpy array.
 
     Raises :class:`DataError` naming the file for a bad magic number, an unknown dtype code, a
     truncated header or payload (with the expected and found byte counts), trailing bytes after

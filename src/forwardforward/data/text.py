@@ -41,7 +41,11 @@ def reduce_to_alphabet(text: str, strip: bool = True) -> str:
 
 
 def encode(text: str) -> torch.Tensor:
-    """Symbol indices ``[len]`` (int64) of an already reduced string."""
+    """Symbol indices ``[len]`` (int64) of ``text``, an already reduced string.
+
+    Raises:
+        ValueError: ``text`` has characters outside the alphabet (it was not reduced).
+    """
     bad = sorted({ch for ch in text if ch not in SYMBOL})
     if bad:
         raise ValueError(f"characters {bad} are not in the alphabet {ALPHABET!r}; reduce_to_alphabet first")
@@ -49,6 +53,7 @@ def encode(text: str) -> torch.Tensor:
 
 
 def decode(ids: torch.Tensor | list[int]) -> str:
+    """The string of the symbol indices ``ids``: the inverse of :func:`encode`."""
     return "".join(ALPHABET[int(i)] for i in ids)
 
 
@@ -57,7 +62,8 @@ def cut_strings(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(train [num_strings, length], held_out [eval_strings, length])`` symbol indices (see module doc).
 
-    Raises :class:`DataError` when the reduced text is empty or too short for that many strings.
+    ``text`` is reduced to the alphabet first; ``source`` names it in errors. Raises :class:`DataError`
+    when the reduced text is empty or too short for that many strings.
     """
     if num_strings < 1 or length < 2 or eval_strings < 0:
         raise ValueError(
@@ -89,7 +95,7 @@ def cut_strings(
 
 
 def one_hot_context(ids: torch.Tensor) -> torch.Tensor:
-    """``[..., context]`` symbol indices -> ``[..., context * 30]`` float one-hot inputs."""
+    """Symbol indices ``ids`` ``[..., context]`` -> ``[..., context * 30]`` float one-hot inputs."""
     return torch.nn.functional.one_hot(ids, len(ALPHABET)).flatten(-2).float()
 
 
@@ -107,6 +113,14 @@ class TextWindows:
     """Next-character examples with the interface the Trainer and ``evaluate`` use (``.x``, ``.y``...).
 
     ``strings`` keeps the source strings, so the sleep phase can start its dreams from real contexts.
+
+    Attributes:
+        x: the inputs ``[N, context * 30]``, one-hot.
+        y: the next character of each ``[N]``.
+        strings: the source strings ``[S, L]`` as symbol indices.
+        context: characters of context per example.
+        num_classes: the alphabet's size (30).
+        name: the corpus's name.
     """
 
     x: torch.Tensor  # [N, context * 30]
@@ -118,11 +132,14 @@ class TextWindows:
 
     @classmethod
     def from_strings(cls, strings: torch.Tensor, context: int, name: str = "text") -> TextWindows:
+        """Every next-character example of ``strings`` ``[S, L]`` with ``context`` characters of context
+        (see :func:`windows`), under the corpus ``name``."""
         x, y = windows(strings, context)
         return cls(x, y, strings, context, name=name)
 
     @property
     def input_dim(self) -> int:
+        """The width of one input: ``context * 30``."""
         return int(self.x.shape[1])
 
     def __len__(self) -> int:

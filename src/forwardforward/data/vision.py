@@ -163,7 +163,8 @@ def _why_not(directory: Path) -> str:
 
 
 def find_root(name: str, root: str | os.PathLike[str] | None = None) -> tuple[Path | None, list[Path]]:
-    """The first directory holding all four IDX files of ``name``, and every directory tried."""
+    """The first directory holding all four IDX files of ``name``, and every directory tried: only
+    ``root`` and ``root/<name>`` when ``root`` is given, else the search order of the module docstring."""
     name = canonical_name(name)
     tried: list[Path] = []
     for directory in _candidates(name, root):

@@ -28,7 +28,11 @@ class BackpropMLP(nn.Sequential):
     ``between={i: box}`` puts the same black boxes an FF network can have after hidden layer ``i``, so the
     comparison shows what backprop does with them: ``blackbox_mode="autograd"`` (what it really gets: no
     gradient through NumPy, zero through rounding) or ``"ste"`` (straight-through estimator). See
-    :mod:`forwardforward.blackbox`.
+    :mod:`forwardforward.hardware.blackbox`.
+
+    ``dims`` are ``[input_dim, hidden_1, ..., hidden_n]`` as for the FF MLP; ``num_classes`` is the output
+    layer's width; ``activation`` a registered name; ``bias`` the hidden layers' biases (the output layer
+    always has one).
     """
 
     def __init__(
@@ -72,12 +76,30 @@ def train_backprop(
     cooldown_start: float = 1.0,
     augment: Any = None,
 ) -> list[dict[str, float]]:
-    """Plain supervised training; returns per-epoch rows (loss, cumulative training seconds without the
-    evaluation, eval accuracy).
+    """Plain supervised training of ``model`` with cross-entropy; returns per-epoch rows (loss, cumulative
+    training seconds without the evaluation, eval accuracy).
 
     ``cooldown_start`` applies the same constant-then-linear learning-rate schedule as the FF Trainer, so
     a comparison differs in the learning rule alone. ``augment(x, generator)`` transforms each training
     batch, drawing from the same seeded generator as the shuffling (as the FF Trainer does).
+
+    Args:
+        model: the network to train (moved to ``device``); its output is the class logits.
+        train: the training data (``.x``, ``.y``).
+        epochs: passes over ``train``.
+        batch_size: examples per step.
+        optimizer: a ``torch.optim`` name or a registered one (``smoothed_sgd``).
+        lr: the peak learning rate.
+        weight_decay: the optimiser's weight decay.
+        optimizer_kwargs: further optimiser arguments.
+        eval_data: data (``.x``, ``.y``) whose accuracy is reported after every epoch, or ``None``.
+        seed: seeds the shuffling and the augmentation.
+        device: where to train.
+        cooldown_start: the fraction of training after which the rate decays linearly to 0.
+        augment: the augmentation, or ``None``.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite.
     """
     model = model.to(device)
     opt = build_optimizer(
@@ -116,6 +138,8 @@ def train_backprop(
 def accuracy(
     model: nn.Module, data: Any, device: str | torch.device = "cpu", batch_size: int = 2000
 ) -> float:
+    """The fraction of ``data`` (``.x``, ``.y``) that ``model`` classifies right by its argmax, computed on
+    ``device`` in batches of ``batch_size``; leaves ``model`` in eval mode."""
     model.eval()
     correct = sum(
         int(
@@ -138,7 +162,8 @@ def frozen_readout(
     The readout sees what an FF network's linear head sees: the concatenated normalised activities of its
     head layers for a neutral-label input (:meth:`FFNetwork.features`), computed once since nothing below
     it learns. ``budget`` is :func:`train_backprop`'s (epochs, batch_size, optimizer, lr, ...), so the
-    readout has the FF run's optimiser, schedule, epochs and seed.
+    readout has the FF run's optimiser, schedule, epochs and seed. It trains on ``train``, reports accuracy
+    on ``test`` every epoch, and runs on ``device``.
     """
     from types import SimpleNamespace
 

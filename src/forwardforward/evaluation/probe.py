@@ -27,7 +27,16 @@ from ..training.update import apply_update
 
 @dataclass
 class ProbeResult:
-    """A probe's outcome: test and train accuracy, what it was trained on, and how long it took."""
+    """A probe's outcome: test and train accuracy, what it was trained on, and how long it took.
+
+    Attributes:
+        accuracy: the test accuracy.
+        train_accuracy: the accuracy on the probe's own training set.
+        features: what the probe read (``"layers [1, 2]"``, ``"raw pixels"``).
+        feature_dim: the number of features.
+        epochs: the probe's training epochs.
+        seconds: the wall time of fitting and scoring (features extracted before are not counted).
+    """
 
     accuracy: float
     train_accuracy: float
@@ -37,11 +46,13 @@ class ProbeResult:
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for JSON)."""
         return asdict(self)
 
 
 def default_probe_layers(num_layers: int) -> list[int]:
-    """Hinton's choice: the last three hidden layers, or all of them when there are fewer."""
+    """Hinton's choice for a network of ``num_layers`` layers: the last three, or all of them when there
+    are fewer."""
     return list(range(max(0, num_layers - 3), num_layers))
 
 
@@ -52,7 +63,8 @@ def extract(
     batch_size: int = 2048,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """``fn`` applied to ``x`` in chunks, results gathered on the CPU as float32."""
+    """``fn`` applied to ``x`` in chunks of ``batch_size`` (each moved to ``device`` first, when given),
+    results gathered on the CPU as float32."""
     out = []
     for s in range(0, x.shape[0], batch_size):
         xb = x[s : s + batch_size]
@@ -64,7 +76,8 @@ def extract(
 def network_features(
     net: FFNetwork, x: torch.Tensor, layers: Sequence[int] | None = None, batch_size: int = 2048
 ) -> torch.Tensor:
-    """The frozen, normalised activities of ``layers`` (default: :func:`default_probe_layers`)."""
+    """The frozen, normalised activities of ``net``'s ``layers`` (default: :func:`default_probe_layers`)
+    for the raw samples ``x``, in chunks of ``batch_size``; ``net``'s train/eval mode is restored."""
     chosen = default_probe_layers(len(net.layers)) if layers is None else list(layers)
     was_training = net.training
     net.eval()
@@ -92,6 +105,25 @@ def fit_linear_probe(
     """Train a softmax classifier on ``train_x`` (``[N, D]``, frozen) and report its test accuracy.
 
     Seeded: initialisation and shuffling come from ``seed``, so the same inputs give the same result.
+    Features are standardised with the training set's mean and standard deviation first.
+
+    Args:
+        train_x: the training features ``[N, D]``.
+        train_y: their labels ``[N]``.
+        test_x: the test features ``[M, D]``.
+        test_y: their labels ``[M]``.
+        num_classes: the classifier's outputs; default ``max(train_y) + 1``.
+        epochs: passes over the training features.
+        lr: Adam's learning rate.
+        batch_size: examples per step.
+        weight_decay: Adam's weight decay.
+        seed: seeds initialisation and shuffling.
+        device: where the probe trains.
+        features: a description of the features, kept in the result.
+
+    Raises:
+        ValueError: the shapes do not match, or the settings are out of range.
+        FloatingPointError: the loss became non-finite.
     """
     if train_x.dim() != 2 or test_x.dim() != 2 or train_x.shape[1] != test_x.shape[1]:
         raise ValueError(
@@ -162,7 +194,8 @@ def probe_network(
 
 
 def probe_pixels(train: Any, test: Any, **probe_kwargs: Any) -> ProbeResult:
-    """The same probe on raw pixels: the baseline a representation must beat to add information."""
+    """The same probe on the raw pixels of ``train`` and ``test`` (``.x``, ``.y``): the baseline a
+    representation must beat to add information. ``probe_kwargs`` go to :func:`fit_linear_probe`."""
     probe_kwargs.setdefault("num_classes", getattr(train, "num_classes", None))
     probe_kwargs.setdefault("features", "raw pixels")
     return fit_linear_probe(

@@ -34,8 +34,9 @@ from .unsupervised import user_source
 
 
 def load_data(cfg: DictConfig) -> Any:
-    """The config's dataset as :class:`~forwardforward.data.DataSplits`, with ``data.train_subset`` and
-    ``data.center`` applied.
+    """The dataset of the config ``cfg`` as :class:`~forwardforward.data.DataSplits`, with
+    ``data.train_subset`` and ``data.center`` applied (a sequence model's ``sequence.*`` settings go to the
+    text loader).
 
     The subset is a seeded random draw (``trainer.seed``) of the training set, so quick studies on a
     fraction of the data are reproducible; validation and test sets are left whole.
@@ -72,9 +73,9 @@ def sample_shape(data: Any) -> tuple[int, ...]:
 def build_network(
     cfg: DictConfig, shape: int | tuple[int, ...], num_classes: int | None, **extra: Any
 ) -> FFNetwork:
-    """The FF network a config describes, for samples of ``shape`` (an int for flat data), seeded by
-    ``trainer.seed`` so every run starts the same. ``extra`` go to the MLP builder for what a config cannot
-    hold (``between=`` black boxes)."""
+    """The FF network the config ``cfg`` describes, for samples of ``shape`` (an int for flat data) and
+    ``num_classes`` classes (``None``: no labels), seeded by ``trainer.seed`` so every run starts the same.
+    ``extra`` go to the MLP builder for what a config cannot hold (``between=`` black boxes)."""
     m = cfg.model
     torch.manual_seed(cfg.trainer.seed)
     kind = MODEL_KINDS.get(m.kind)
@@ -105,8 +106,8 @@ def build_network(
 
 
 def concat_pairs(cfg: DictConfig) -> bool:
-    """Whether self-contrastive pairs enter side by side (``trainer.negatives=scff`` with
-    ``unsup.pairs=concat``)."""
+    """Whether the config ``cfg`` has self-contrastive pairs enter side by side (``trainer.negatives=scff``
+    with ``unsup.pairs=concat``)."""
     return cfg.unsup.pairs == "concat" and NEGATIVES.get(cfg.trainer.negatives) is SelfContrastivePairs
 
 
@@ -118,8 +119,8 @@ def doubled(shape: int | tuple[int, ...]) -> int | tuple[int, ...]:
 
 
 def build_negatives_from(cfg: DictConfig, train: Any = None) -> Negatives:
-    """The negatives ``trainer.negatives`` (and ``unsup.*``, ``sequence.*``) describe; the user's bad data
-    is shaped like the training images ``train``."""
+    """The negatives ``trainer.negatives`` (and ``unsup.*``, ``sequence.*``) of the config ``cfg``
+    describe; the user's bad data is shaped like the training images ``train``."""
     t = cfg.trainer
     if cfg.model.kind == "sequence" and cfg.sequence.negatives == "sleep":
         s = cfg.sequence
@@ -148,9 +149,11 @@ def build_trainer(
     train: Any = None,
     callbacks: Sequence[Callback] | None = None,
 ) -> Trainer:
-    """The Trainer a config describes, recording the config for checkpoints; ``strategy`` spreads it over
-    processes, ``train`` is needed only for negatives shaped by the data (``trainer.negatives=user``),
-    ``callbacks`` are added to the Trainer's own (a time budget, a custom logger)."""
+    """The Trainer of ``net`` the config ``cfg`` describes, recording the config for checkpoints and
+    writing into ``out_dir`` (``None``: nothing is written); ``strategy`` spreads it over processes,
+    ``train`` is needed only for negatives shaped by the data (``trainer.negatives=user``), ``callbacks``
+    are added to the Trainer's own (a time budget, a custom logger). Sets ``trainer.threads`` for the
+    process."""
     t = cfg.trainer
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -189,13 +192,14 @@ def build_trainer(
 
 
 def augmentation(cfg: DictConfig) -> Any:
-    """The config's training augmentation (``trainer.augment``), or ``None``."""
+    """The training augmentation of the config ``cfg`` (``trainer.augment``, ``trainer.augment_shift``),
+    or ``None``."""
     return build_augment(cfg.trainer.augment, cfg.trainer.augment_shift)
 
 
 def optimizer_kwargs(cfg: DictConfig) -> dict[str, Any]:
-    """Extra optimiser arguments a config sets: ``trainer.momentum`` (SGD, RMSprop) and everything in
-    ``trainer.optimizer_kwargs``."""
+    """Extra optimiser arguments the config ``cfg`` sets: ``trainer.momentum`` (SGD, RMSprop) and
+    everything in ``trainer.optimizer_kwargs``."""
     t = cfg.trainer
     extra = dict(t.get("optimizer_kwargs") or {})
     return {**({"momentum": t.momentum} if t.momentum is not None else {}), **extra}
@@ -229,7 +233,8 @@ BACKPROP_TWIN_KEYS = (
 
 
 def train_backprop_twin(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
-    """Train the backprop twin a config describes; returns its per-epoch rows (test accuracy each epoch).
+    """Train the backprop twin the config ``cfg`` describes on ``splits`` (train; test evaluated each
+    epoch); returns its per-epoch rows.
 
     Same hidden sizes (or conv blocks), activation, bias, optimiser, learning rate and schedule, batch
     size, epochs, seed, augmentation and simulated analog chip as the FF run, so a comparison differs in
@@ -251,21 +256,24 @@ def train_backprop_twin(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
 
 
 def train_frozen_readout(cfg: DictConfig, splits: Any) -> list[dict[str, float]]:
-    """The config's network left at its (seeded) random initialisation, with only a linear softmax readout
-    trained on its normalised activities, on the FF run's budget: the baseline FF's features must beat."""
+    """The network of the config ``cfg`` left at its (seeded) random initialisation, with only a linear
+    softmax readout trained on its normalised activities of ``splits.train`` (tested on ``splits.test``),
+    on the FF run's budget: the baseline FF's features must beat."""
     net = build_network(cfg, sample_shape(splits.train), splits.train.num_classes)
     return frozen_readout(net, splits.train, splits.test, **training_budget(cfg))
 
 
 def train_twin_model(cfg: DictConfig, model: Any, splits: Any, augment: Any = None) -> list[dict[str, float]]:
-    """Train a backprop model end to end with the FF run's optimiser, schedule, batch, epochs and seed
-    (the model is built, and seeded, by the caller)."""
+    """Train a backprop ``model`` end to end on ``splits.train`` (tested on ``splits.test`` each epoch) with
+    the FF run's optimiser, schedule, batch, epochs and seed from ``cfg`` (the model is built, and seeded,
+    by the caller); ``augment`` transforms each training batch (``None``: nothing)."""
     return train_backprop(model, splits.train, eval_data=splits.test, augment=augment, **training_budget(cfg))
 
 
 def training_budget(cfg: DictConfig) -> dict[str, Any]:
-    """What a comparison run shares with the FF run: epochs, batch size, optimiser (and its arguments),
-    learning rate and its schedule, weight decay, seed and device."""
+    """What a comparison run shares with the FF run of the config ``cfg``: epochs, batch size, optimiser
+    (and its arguments), learning rate and its schedule, weight decay, seed and device, as
+    :func:`~forwardforward.evaluation.baselines.train_backprop`'s keyword arguments."""
     t = cfg.trainer
     return {
         "epochs": t.epochs,

@@ -54,7 +54,12 @@ def _unknown(key: str, value: str, valid: list[str], registry: Registry[Any] | N
 
 
 def check_names(cfg: DictConfig) -> None:
-    """Every name that selects a piece is registered; aliases become canonical names."""
+    """Every name in the config ``cfg`` that selects a piece is registered; aliases become canonical names
+    (``cfg`` is changed in place).
+
+    Raises:
+        ConfigError: an unknown name, with the valid ones and the nearest.
+    """
     for key, registry in PIECES:
         section, field = key.split(".")
         value = str(cfg[section][field])
@@ -87,7 +92,8 @@ def check_names(cfg: DictConfig) -> None:
 
 
 def check_capabilities(cfg: DictConfig) -> None:
-    """What the model kind declares it cannot do, and combinations no kind supports, refused now."""
+    """What the model kind of the config ``cfg`` declares it cannot do, and combinations no kind
+    supports, refused now with a :class:`ConfigError`."""
     m, t = cfg.model, cfg.trainer
     caps = MODEL_KINDS.get(m.kind).capabilities
     label_free_negatives = bool(NEGATIVES.get(t.negatives).label_free)
@@ -163,7 +169,9 @@ def _check_phases(cfg: DictConfig) -> None:
 
 
 def check_launch(cfg: DictConfig, nproc: int, pipeline: bool) -> None:
-    """What several processes (``--nproc``, ``--pipeline``, torchrun) support, refused before they start."""
+    """What several processes support, refused before they start: the config ``cfg`` run on ``nproc``
+    data-parallel processes (``--nproc``, torchrun) or as a layer ``pipeline`` (``--pipeline``). Raises
+    :class:`ConfigError`."""
     m, t = cfg.model, cfg.trainer
     caps = MODEL_KINDS.get(m.kind).capabilities
     if pipeline:

@@ -147,8 +147,9 @@ def _train(args: argparse.Namespace, cfg: DictConfig, out: Path) -> dict[str, An
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train into a run directory that holds no other run (see :mod:`.rundir`); Ctrl-C ends with one line
-    saying how far it got and how to resume, and exit status 130 (what a shell reports for SIGINT)."""
+    """``ff train`` with the parsed command line ``args``: train into a run directory that holds no other
+    run (see :mod:`.rundir`); Ctrl-C ends with one line saying how far it got and how to resume, and exit
+    status 130 (what a shell reports for SIGINT). Returns the exit status."""
     path, overrides = _split_args(args.items)
     _check_train_options(args)
     cfg, out = (_resumed_run if args.resume else _fresh_run)(args, path, overrides)
@@ -171,7 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def interrupted(args: argparse.Namespace, cfg: DictConfig, out: Path) -> str:
-    """One line: how far an interrupted run got (its last checkpoint) and the command that continues it."""
+    """One line: how far the run of config ``cfg`` interrupted in ``out`` got (its last checkpoint) and
+    the command that continues it (or, before any checkpoint, restarts ``args``' command)."""
     from ..training.checkpoint import load_checkpoint
 
     try:
@@ -230,7 +232,8 @@ def _restore(args: argparse.Namespace) -> tuple[dict, Any, Any, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Test a checkpoint: the same keys, with the same values, as ``ff train``'s results for it."""
+    """``ff eval`` with the parsed command line ``args``: test a checkpoint, printing the same keys, with
+    the same values, as ``ff train``'s results for it (and the int8 cascade's, with ``--int8``)."""
     import torch
 
     from .run import reported_measures
@@ -260,7 +263,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Each sample's predicted label and per-class scores, from a .npy/.npz, an IDX file or PNG images."""
+    """``ff predict`` with the parsed command line ``args``: each sample's predicted label and per-class
+    scores, from a .npy/.npz, an IDX file or PNG images, as CSV or JSON."""
     from .loading import load
     from .predict import predict_rows, read_inputs, write_predictions
 
@@ -277,7 +281,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    """Linear probe on a checkpoint's frozen features (supervised or unsupervised): test accuracy."""
+    """``ff probe`` with the parsed command line ``args``: linear probe on a checkpoint's frozen features
+    (supervised or unsupervised): test accuracy."""
     from .unsupervised import probe_from_config
 
     ckpt, cfg, splits, net = _restore(args)
@@ -287,6 +292,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """``ff compare`` with the parsed command line ``args``: the config's FF run and its backprop twin on
+    the same data, a table of both on stderr and both results as JSON (and in ``--out``)."""
     from .build import load_data
     from .config import load_config
     from .run import run
@@ -322,8 +329,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    """Print the config a ``ff train`` with these arguments would run, as YAML it accepts back, each key
-    followed by its meaning (from the schema's comments)."""
+    """``ff config``: print the config a ``ff train`` with the arguments ``args`` would run, as YAML it
+    accepts back, each key followed by its meaning (from the schema's comments)."""
     from .config import load_config
     from .explain import render_config
 
@@ -333,6 +340,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """``ff sweep`` with the parsed command line ``args``: plan the grid, run its unfinished runs and write
+    the summary (see :mod:`.sweep`)."""
     import shlex
 
     from .sweep import parse_grid, plan, run_grid, write_summary
@@ -349,7 +358,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """Draw one run's figures; without the ``viz`` extra, one line saying how to install it."""
+    """``ff plot`` with the parsed command line ``args``: draw one run's figures; without the ``viz``
+    extra, one line saying how to install it (exit status 2)."""
     try:
         from .plots import plot_run
     except ImportError as err:
@@ -362,7 +372,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Sample text from a sequence-FF checkpoint (model.kind=sequence): seeded, so reproducible."""
+    """``ff generate`` with the parsed command line ``args``: sample text from a sequence-FF checkpoint
+    (model.kind=sequence): seeded, so reproducible."""
     from ..data.text import ALPHABET
     from ..models.sequence import generate
     from ..training.checkpoint import load_checkpoint
@@ -491,7 +502,8 @@ _TAKE_ITEMS = frozenset({"train", "eval", "probe", "config", "compare", "sweep"}
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    """Parse with the overrides anywhere on the line, kept in the order given.
+    """Parse ``argv`` (default: ``sys.argv[1:]``) with ``parser``, the overrides anywhere on the line, kept
+    in the order given.
 
     argparse stops filling ``items`` at the first option, and an option taking several values
     (``--layers 0 1``) would swallow an override after it. So dotted overrides are set aside before
@@ -526,6 +538,9 @@ def _in_order(argv: list[str], start: int, items: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``ff`` command on ``argv`` (default: ``sys.argv[1:]``); returns the exit status: 0, 2 for a
+    usage, config or data error (one line, no traceback), 3 when training diverged, 130 when
+    interrupted."""
     from ..training.trainer import NonFiniteLossError
     from .config import ConfigError
 

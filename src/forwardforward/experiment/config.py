@@ -87,7 +87,12 @@ def _check_keys(node: Any, prefix: str, where: str) -> None:
 
 
 def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None) -> DictConfig:
-    """The schema's defaults, merged with a YAML file, then with ``key=value`` overrides."""
+    """The schema's defaults, merged with the YAML file at ``path`` (``None``: none), then with the
+    ``key=value`` ``overrides``, then validated.
+
+    Raises:
+        ConfigError: a missing or invalid file, an unknown key, a bad value or a refused combination.
+    """
     cfg = OmegaConf.structured(Config)
     if path is not None:
         p = Path(path)
@@ -103,7 +108,8 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
 
 
 def apply_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """Apply dotted ``key=value`` overrides (strictly: unknown keys are errors), then validate."""
+    """Apply dotted ``key=value`` ``overrides`` to the config ``cfg`` (strictly: unknown keys are errors),
+    then validate; returns the merged config."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value, e.g. trainer.epochs=5")
@@ -128,8 +134,9 @@ def _merge(cfg: DictConfig, other: DictConfig, where: str) -> DictConfig:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Names against the registries (aliases become canonical names), then the checks the types alone
-    cannot express, then what the model kind supports."""
+    """Check the config ``cfg`` (in place): names against the registries (aliases become canonical
+    names), then the checks the types alone cannot express, then what the model kind supports. Raises
+    :class:`ConfigError` at the first problem."""
     check_names(cfg)
     t, m = cfg.trainer, cfg.model
     if t.epochs < 1:
@@ -288,11 +295,13 @@ def _validate_unsupervised(cfg: DictConfig) -> None:
 
 
 def to_dict(cfg: DictConfig) -> dict[str, Any]:
-    """A plain dict (for checkpoints: loadable with ``weights_only=True``)."""
+    """The config ``cfg`` as a plain dict, interpolations resolved (for checkpoints: loadable with
+    ``weights_only=True``)."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
 def from_dict(d: dict[str, Any]) -> DictConfig:
-    """Rebuild a config recorded in a checkpoint, checked against today's schema."""
+    """Rebuild a config from ``d``, the plain dict recorded in a checkpoint, checked against today's schema
+    (keys and types; keys added since take their defaults)."""
     _check_keys(d, "", "in the checkpoint's config")
     return _merge(OmegaConf.structured(Config), OmegaConf.create(d), "in the checkpoint's config")

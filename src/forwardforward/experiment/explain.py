@@ -81,7 +81,7 @@ def _flow(value: Any) -> str:
 
 
 def render_config(cfg: DictConfig) -> str:
-    """The config as YAML that ``ff train`` accepts back, each key followed by ``# its meaning``."""
+    """The config ``cfg`` as YAML that ``ff train`` accepts back, each key followed by ``# its meaning``."""
     meanings = key_meanings()
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)

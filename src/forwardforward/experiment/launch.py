@@ -35,7 +35,9 @@ TIMEOUT_S = 1800.0
 
 
 def run_distributed(cfg: DictConfig, out: Path | None, pipeline: bool = False) -> dict[str, Any]:
-    """In a process that has joined the group: data parallel :func:`run` or :func:`run_pipeline`."""
+    """In a process that has joined the group: data parallel :func:`run` of the config ``cfg`` into the run
+    folder ``out`` (``None``: nothing written), or, with ``pipeline``, :func:`run_pipeline`. Returns rank
+    0's results (others: their own or ``{}``)."""
     torch.set_num_threads(cfg.trainer.threads or 1)
     result = run_pipeline(cfg, out) if pipeline else run(cfg, out, strategy=DataParallel())
     check_peers(TIMEOUT_S)
@@ -43,8 +45,9 @@ def run_distributed(cfg: DictConfig, out: Path | None, pipeline: bool = False) -
 
 
 def run_pipeline(cfg: DictConfig, out: Path | None) -> dict[str, Any]:
-    """The layer pipeline, writing the same run folder as :func:`run` (rank 0): config, a checkpoint
-    ``ff eval`` reads, per-epoch evaluated metrics and results."""
+    """The layer pipeline of the config ``cfg``, writing the same run folder ``out`` as :func:`run` (rank
+    0; ``None``: nothing written): config, a checkpoint ``ff eval`` reads, per-epoch evaluated metrics and
+    results. Returns the results on rank 0, ``{}`` elsewhere."""
     t, main = cfg.trainer, dist.get_rank() == 0
     t0 = time.perf_counter()  # wall_seconds: everything, data loading included
     splits = load_data(cfg)
@@ -137,7 +140,9 @@ def _claim_device(
 
 
 def launch(cfg: DictConfig, nproc: int, out: Path | None = None, pipeline: bool = False) -> dict[str, Any]:
-    """Run ``nproc`` local worker processes (gloo on 127.0.0.1) and return rank 0's results."""
+    """Run the config ``cfg`` on ``nproc`` local worker processes (gloo on 127.0.0.1, or NCCL with a GPU
+    each), data parallel or, with ``pipeline``, as a layer pipeline, writing the run folder ``out``; returns
+    rank 0's results."""
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,7 +154,8 @@ def launch(cfg: DictConfig, nproc: int, out: Path | None = None, pipeline: bool 
 
 
 def join_torchrun(cfg: DictConfig, out: Path | None, pipeline: bool = False) -> dict[str, Any]:
-    """``ff train`` started by ``torchrun``: join the group from the environment and train as one of it."""
+    """``ff train`` started by ``torchrun``: join the group from the environment and train the config
+    ``cfg`` as one of it (data parallel, or a layer ``pipeline``), rank 0 writing ``out``."""
     init(backend=_claim_device(cfg, pipeline), timeout_s=TIMEOUT_S)
     try:
         return run_distributed(cfg, out, pipeline)

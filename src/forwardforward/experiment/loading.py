@@ -32,7 +32,8 @@ def _shape(value: Any) -> str:
 
 def load_weights(net: torch.nn.Module, state: dict[str, Any], where: str) -> None:
     """``net.load_state_dict(state)``, with a mismatch as one line naming the first differing tensor's shape
-    in the checkpoint and in the network (torch's own error lists every tensor across many lines)."""
+    in the checkpoint and in the network (torch's own error lists every tensor across many lines); the
+    message starts with ``where`` the weights come from."""
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
@@ -63,7 +64,9 @@ def _from_config(ckpt: dict[str, Any], cfg: DictConfig) -> FFNetwork:
 
 
 def rebuild(ckpt: dict[str, Any], overrides: Sequence[str] = (), where: str = "the checkpoint") -> FFNetwork:
-    """The untrained network a loaded checkpoint describes (its weights are :func:`load_weights`' job)."""
+    """The untrained network the loaded checkpoint ``ckpt`` describes (its weights are
+    :func:`load_weights`' job): from its recorded config, changed by ``overrides`` (``"key=value"``), or
+    from :meth:`FFNetwork.mlp`'s recorded arguments. Errors name the checkpoint as ``where``."""
     spec = ckpt.get("network") or {}
     if ckpt.get("config"):
         return _from_config(ckpt, apply_overrides(from_dict(ckpt["config"]), list(overrides)))
@@ -84,7 +87,8 @@ def load(
     ``path`` is a ``checkpoint.pt`` (from ``ff train`` or ``Trainer.save_checkpoint``), a run directory
     holding one, or ``runs/<name>`` (its newest ``version_N``). ``overrides`` (``"key=value"``) change a
     recorded config as on the command line; a change the weights do not fit (``model.hidden=[100,100]``)
-    is a one-line ValueError naming both shapes.
+    is a one-line ValueError naming both shapes. Tensors are loaded onto ``map_location``, and the network
+    is returned there.
     """
     path = Path(path)
     if path.is_dir() and not (path / "checkpoint.pt").exists() and versions(path):

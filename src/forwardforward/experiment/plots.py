@@ -60,7 +60,8 @@ def _save(fig: Any, path: Path, dpi: int = 90) -> Path:
 
 
 def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
-    """``accuracy.png`` and ``curves.png`` in ``out``; returns the paths written."""
+    """``accuracy.png`` and ``curves.png`` in ``out`` for the finished ``runs`` of a sweep, grouped by
+    setting (seeds pooled); returns the paths written."""
     from .results import group_runs
 
     keys, groups = group_runs(runs)
@@ -73,7 +74,8 @@ def plot_sweep(runs: Sequence[FinishedRun], out: Path) -> list[Path]:
 
 def accuracy_figure(groups: Sequence[Any], labels: Sequence[str]) -> Any:
     """One pair of bars per setting (FF goodness or backprop, and FF's linear head), mean ± std over seeds,
-    on a y-axis that fits every bar and its error bar (the head's too), zoomed in on them."""
+    on a y-axis that fits every bar and its error bar (the head's too), zoomed in on them. ``groups`` are
+    the settings' runs (:class:`~forwardforward.experiment.results.Group`), ``labels`` their tick labels."""
     from .results import primary_accuracy
 
     fig, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(groups) + 2), 3.8))
@@ -102,7 +104,8 @@ def accuracy_figure(groups: Sequence[Any], labels: Sequence[str]) -> Any:
 
 
 def curves_figure(groups: Sequence[Any], labels: Sequence[str]) -> Any:
-    """Held-out error against epochs and against training time, one line per setting (mean over seeds)."""
+    """Held-out error against epochs and against training time, one line per setting (mean over seeds):
+    ``groups`` are the settings' runs, ``labels`` the legend's names for them."""
     fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(9, 3.8))
     for label, g in zip(labels, groups):
         histories = [r.result.get("history") or [] for r in g.runs if "diverged" not in r.result]
@@ -134,10 +137,10 @@ def plot_run(
     figure the run has data for (receptive fields need a dense first layer on images; the histograms
     need labels to score, so an unsupervised run has none).
 
-    The network is rebuilt from the checkpoint's config; ``root`` overrides ``data.root`` for the
-    histograms, which score ``samples`` test images with their true label (positive) and one random wrong
-    label (negative). A folder that is not one run (a sweep, an ``ff compare``, a backprop twin's run) is
-    refused with a line saying what to plot instead.
+    The network is rebuilt from the checkpoint's config in ``run_dir``; ``root`` overrides ``data.root``
+    for the histograms, which score ``samples`` test images with their true label (positive) and one random
+    wrong label (negative). The figures go to ``out`` (default: ``run_dir``). A folder that is not one run
+    (a sweep, an ``ff compare``, a backprop twin's run) is refused with a line saying what to plot instead.
     """
     from ..training.checkpoint import load_checkpoint
     from .build import build_network, load_data, sample_shape
@@ -170,7 +173,12 @@ def plot_run(
 
 
 def check_run_dir(run_dir: Path) -> None:
-    """Refuse, in one line, a folder ``ff plot`` cannot draw as one run, naming what to do instead."""
+    """Refuse, in one line, a folder ``run_dir`` that ``ff plot`` cannot draw as one run (no checkpoint),
+    naming what to do instead.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` holds no ``checkpoint.pt``.
+    """
     if (run_dir / "checkpoint.pt").exists():
         return
     if (run_dir / "runs").is_dir():
@@ -190,12 +198,13 @@ def _history_from_results(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> Path:
-    """Per-epoch held-out accuracy by goodness, by the head and per layer; a run with no held-out
-    accuracy (unsupervised) shows each layer's training loss instead."""
+    """Write :func:`history_figure` of the per-epoch rows ``history`` to ``path``; returns the path."""
     return _save(history_figure(history), path)
 
 
 def history_figure(history: list[dict[str, Any]]) -> Any:
+    """Per-epoch held-out accuracy by goodness, by the head and per layer, from the rows ``history``; a run
+    with no held-out accuracy (unsupervised) shows each layer's training loss instead."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     x = list(range(1, len(history) + 1))  # epochs in training order (greedy: layer after layer)
     if "eval/accuracy" in history[0]:
@@ -226,7 +235,8 @@ def history_figure(history: list[dict[str, Any]]) -> Any:
 
 
 def first_layer_weights(net: Any) -> torch.Tensor | None:
-    """The first layer's weight matrix ``[units, inputs]`` when it is a plain linear map, else ``None``."""
+    """The weight matrix ``[units, inputs]`` of ``net``'s first layer when it is a plain linear map, else
+    ``None``."""
     block = getattr(net.layers[0], "block", None)
     weight = getattr(block, "weight", None)
     return weight.detach().cpu() if isinstance(weight, torch.Tensor) and weight.dim() == 2 else None
@@ -235,14 +245,17 @@ def first_layer_weights(net: Any) -> torch.Tensor | None:
 def plot_receptive_fields(
     weights: torch.Tensor, image_shape: tuple[int, int, int], path: Path, count: int = 64
 ) -> Path:
-    """The incoming image weights of the ``count`` units with the largest weight norm (red positive, blue
-    negative, each unit on its own symmetric scale), large enough to see strokes, with a colour bar.
-    Label inputs are left out."""
+    """Write :func:`receptive_field_figure` of the first layer's ``weights`` for images of
+    ``image_shape`` ``(C, H, W)``, showing ``count`` units, to ``path``; returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return _save(receptive_field_figure(weights, image_shape, count), path, dpi=100)
 
 
 def receptive_field_figure(weights: torch.Tensor, image_shape: tuple[int, int, int], count: int = 64) -> Any:
+    """The incoming image weights (of ``weights`` ``[units, inputs]``, the first ``C * H * W`` inputs of
+    ``image_shape``) of the ``count`` units with the largest weight norm (red positive, blue negative, each
+    unit on its own symmetric scale, channels averaged), large enough to see strokes, with a colour bar.
+    Label inputs are left out."""
     c, h, w = image_shape
     pixels = weights[:, : c * h * w]
     order = pixels.norm(dim=1).argsort(descending=True)[:count]
@@ -267,12 +280,15 @@ def receptive_field_figure(weights: torch.Tensor, image_shape: tuple[int, int, i
 
 @torch.no_grad()
 def plot_goodness_histograms(net: Any, data: Any, path: Path, samples: int = 2000, seed: int = 0) -> Path:
-    """Per layer: goodness of test images with their true label vs with a random wrong label."""
+    """Write :func:`goodness_figure` of ``net`` on ``data`` (``samples`` images, wrong labels drawn with
+    ``seed``) to ``path``; returns the path."""
     return _save(goodness_figure(net, data, samples, seed), path)
 
 
 @torch.no_grad()
 def goodness_figure(net: Any, data: Any, samples: int = 2000, seed: int = 0) -> Any:
+    """Per layer of ``net``: histograms of the goodness of the first ``samples`` images of ``data``
+    (``.x``, ``.y``) with their true label vs with a random wrong label (drawn from ``seed``)."""
     n = min(samples, len(data.y))
     x, y = data.x[:n], data.y[:n]
     g = net.label_goodness(x)  # [n, classes, layers]

@@ -27,7 +27,12 @@ IMAGE_SUFFIXES = (".png",)
 
 
 def read_pngs(folder: Path, channels: int) -> tuple[np.ndarray, list[str]]:
-    """The folder's PNG images, sorted by name, as uint8 ``[N, H, W]`` (``[N, H, W, 3]`` for colour nets)."""
+    """The PNG images in ``folder``, sorted by name, as uint8 ``[N, H, W]`` (``channels=1``: converted to
+    grey) or ``[N, 3, H, W]`` (``channels=3``: RGB), and their file names.
+
+    Raises:
+        ValueError: Pillow is missing, there are no PNG images, or they differ in size.
+    """
     try:
         from PIL import Image
     except ImportError:
@@ -59,7 +64,8 @@ def _read_npz(path: Path) -> np.ndarray:
 
 
 def read_inputs(path: str | Path, channels: int = 1) -> tuple[np.ndarray, list[str]]:
-    """Samples and a name for each (the file name, or the row index) from ``path``."""
+    """Samples and a name for each (the file name, or the row index) from ``path``: a ``.npy``, an
+    ``.npz``, an IDX file, or a folder of PNG images read with ``channels`` channels (1 or 3)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no input at {path}")
@@ -79,7 +85,9 @@ def read_inputs(path: str | Path, channels: int = 1) -> tuple[np.ndarray, list[s
 
 @torch.no_grad()
 def predict_rows(net: FFNetwork, x: Any, names: list[str], batch_size: int = 1000) -> list[dict[str, Any]]:
-    """One row per sample: its name, predicted label and per-class scores."""
+    """One row per sample of ``x`` (any layout :meth:`FFNetwork.as_inputs` takes): its name from
+    ``names`` (or its index, when ``x`` is one sample), ``net``'s predicted label and per-class scores,
+    scored ``batch_size`` samples at a time."""
     if net.labels is None and not net.one_pass:
         raise ValueError("this is an unsupervised network (no labels to score); use ff probe")
     inputs = net.as_inputs(x)
@@ -93,7 +101,8 @@ def predict_rows(net: FFNetwork, x: Any, names: list[str], batch_size: int = 100
 
 
 def write_predictions(rows: list[dict[str, Any]], fmt: str) -> str:
-    """The rows as CSV (``input,label,score_0,...``) or JSON (a list of objects)."""
+    """The rows as CSV (``fmt="csv"``: ``input,label,score_0,...``) or JSON (``fmt="json"``: a list of
+    objects)."""
     if fmt == "json":
         return json.dumps(rows, indent=1) + "\n"
     buf = io.StringIO()

@@ -25,6 +25,18 @@ def twin_relevant(key: str) -> bool:
 
 @dataclass
 class FinishedRun:
+    """One finished run of a sweep, read back from its folder.
+
+    Attributes:
+        directory: the run's folder (``DIR/runs/<point>/seed<k>``).
+        point: the grid point it ran, ``{key: value}`` of the swept axes.
+        seed: its ``trainer.seed``.
+        method: ``"ff"`` or ``"backprop"``.
+        result: its ``results.json``.
+        settings: every swept or fixed key of this run, the method and config file name included.
+        resolved: the run's whole resolved config (empty for runs recorded without it).
+    """
+
     directory: Path
     point: dict[str, str]
     seed: int
@@ -48,7 +60,7 @@ class FinishedRun:
 
 
 def collect(out: Path) -> list[FinishedRun]:
-    """Every finished run under ``out/runs`` (unfinished ones are left out)."""
+    """Every finished run under ``out/runs`` (unfinished ones, without ``results.json``, are left out)."""
     runs = []
     for run_file in sorted((out / "runs").glob(f"*/*/{RUN_FILE}")):
         res_file = run_file.parent / RESULTS_FILE
@@ -75,8 +87,8 @@ def collect(out: Path) -> list[FinishedRun]:
 
 
 def primary_accuracy(result: dict[str, Any]) -> float | None:
-    """FF's own prediction (goodness) for FF runs; test accuracy for the backprop twin; ``None`` for a run
-    whose loss diverged."""
+    """The accuracy a run's ``result`` is compared by: FF's own prediction (goodness) for FF runs; test
+    accuracy for the backprop twin; ``None`` for a run whose loss diverged."""
     return result.get("test_accuracy_goodness", result.get("test_accuracy"))
 
 
@@ -96,13 +108,19 @@ def _pct(values: list[float]) -> str:
 
 @dataclass
 class Group:
-    """The seeds of one setting."""
+    """The seeds of one setting.
+
+    Attributes:
+        settings: the setting's keys and values (what the table's columns show).
+        runs: its finished runs, one per seed.
+    """
 
     settings: dict[str, str]
     runs: list[FinishedRun]
 
     def label(self, keys: Sequence[str]) -> str:
-        """A short name for plots: ``backprop: lr=0.1, momentum=0.9`` (the method only when it varies)."""
+        """A short name for plots: ``backprop: lr=0.1, momentum=0.9``, showing the values of ``keys`` (the
+        keys that vary between groups; the method only when it is one of them)."""
         shown = [f"{k.split('.')[-1]}={self.settings[k]}" for k in keys if k in self.settings]
         method = self.settings.get("method") if "method" in keys else None
         text = ", ".join(s for s in shown if not s.startswith("method=")) or "base"
@@ -110,7 +128,8 @@ class Group:
 
 
 def group_runs(runs: Sequence[FinishedRun]) -> tuple[list[str], list[Group]]:
-    """Group runs by their settings; return the keys whose values differ between groups, and the groups."""
+    """Group ``runs`` by their settings; return the keys whose values differ between groups, and the
+    groups."""
     groups: dict[tuple, Group] = {}
     for r in runs:
         key = tuple(sorted(r.settings.items()))
@@ -136,7 +155,8 @@ def _sort_key(value: str) -> tuple[int, float, str]:
 
 
 def results_table(runs: Sequence[FinishedRun]) -> str:
-    """The markdown table: one row per setting, mean ± std over seeds (percent), mean training time."""
+    """The markdown table of ``runs``: one row per setting, mean ± std over seeds (percent), mean training
+    time."""
     keys, groups = group_runs(runs)
     head = [
         *keys,

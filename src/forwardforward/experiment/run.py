@@ -100,8 +100,9 @@ def _run_ff(
 
 
 def reported_measures(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """:meth:`FFNetwork.evaluate`'s measures of the test set under the names ``ff train``'s results,
-    ``ff eval`` and the benchmarks all report them by (one naming, so the same number has one name).
+    """The measures in ``evaluation`` (what :meth:`FFNetwork.evaluate` returned for the test set) under
+    the names ``ff train``'s results, ``ff eval`` and the benchmarks all report them by (one naming, so the
+    same number has one name).
 
     ``test_accuracy_goodness`` is FF's own prediction (summed goodness of the scoring layers),
     ``test_accuracy_head`` the linear head's (``None`` without a head), ``test_accuracy_all_layers`` the
@@ -127,8 +128,9 @@ def reported_measures(evaluation: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_results(cfg: DictConfig, net: Any, splits: Any, seconds: float) -> dict[str, Any]:
-    """Test accuracy by goodness, over all layers, per layer and by the head (and with test-time views),
-    after ``seconds`` of training."""
+    """The results of ``net`` on ``splits.test``: test accuracy by goodness, over all layers, per layer
+    and by the head (and with test-time views), with the dataset and epochs of the config ``cfg`` and the
+    ``seconds`` of training."""
     return {
         "dataset": cfg.data.name,
         **reported_measures(net.evaluate(splits.test, views=net.test_views)),
@@ -166,7 +168,12 @@ def _run_backprop(cfg: DictConfig, splits: Any) -> tuple[dict[str, Any], list[di
 
 
 def resume_checkpoint(out: Path | None, resume: bool) -> Path | None:
-    """The checkpoint ``--resume`` continues from (``None`` without it); an error when there is none."""
+    """The checkpoint in the run folder ``out`` that ``--resume`` continues from (``None`` when ``resume``
+    is off).
+
+    Raises:
+        FileNotFoundError: ``resume`` is on but there is no checkpoint.
+    """
     ckpt = out / "checkpoint.pt" if (resume and out is not None) else None
     if resume and (ckpt is None or not ckpt.exists()):
         raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; train without --resume first")

@@ -113,7 +113,8 @@ def clear(out: Path) -> None:
 
 
 def flatten(config: dict[str, Any]) -> dict[str, Any]:
-    """``{"model": {"hidden": [8]}}`` -> ``{"model.hidden": [8]}`` (sections, then their keys)."""
+    """A ``config`` dict of sections as dotted keys: ``{"model": {"hidden": [8]}}`` ->
+    ``{"model.hidden": [8]}`` (sections, then their keys)."""
     return {f"{section}.{k}": v for section, keys in config.items() for k, v in (keys or {}).items()}
 
 
@@ -123,8 +124,9 @@ def _show(value: Any, limit: int = 40) -> str:
 
 
 def check_resume_config(saved: dict[str, Any], given: dict[str, Any], out: Path) -> None:
-    """Refuse to resume ``out`` with a config that changes what is trained (any key outside
-    :data:`RESUME_KEYS`); the one-line error names every differing key and both of its values."""
+    """Refuse to resume ``out`` with the config ``given`` when it changes what the ``saved`` config trains
+    (any key outside :data:`RESUME_KEYS`); the one-line :class:`RunDirError` names every differing key and
+    both of its values."""
     a, b = flatten(saved), flatten(given)
     differing = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k not in RESUME_KEYS]
     if not differing:

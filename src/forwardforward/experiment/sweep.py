@@ -57,7 +57,14 @@ def split_top_level(value: str) -> list[str]:
 
 @dataclass
 class Grid:
-    """Fixed overrides, the axes (key, values) in the order given, and the seeds."""
+    """Fixed overrides, the axes (key, values) in the order given, and the seeds.
+
+    Attributes:
+        config: the config file every run starts from, or ``None`` (the defaults).
+        fixed: the ``key=value`` overrides every run gets.
+        axes: ``(key, values)`` per swept key, in the order given.
+        seeds: the ``trainer.seed`` values each point runs with.
+    """
 
     config: str | None
     fixed: list[str]
@@ -71,8 +78,15 @@ class Grid:
 
 
 def parse_grid(config: str | None, items: Sequence[str], seeds: int, base_seed: int | None = None) -> Grid:
-    """Read ``key=v1,v2`` axes and ``key=v`` fixed overrides; check every point against the schema now, so a
-    typo fails before the first run rather than an hour into the grid."""
+    """Read ``key=v1,v2`` axes and ``key=v`` fixed overrides from ``items`` on top of the ``config`` file;
+    check every point against the schema now, so a typo fails before the first run rather than an hour
+    into the grid. ``seeds`` runs per point, with ``trainer.seed`` counting up from ``base_seed`` (default:
+    the config's seed).
+
+    Raises:
+        ConfigError: a malformed item, a repeated key or value, a swept ``trainer.seed``, or a point the
+            schema refuses.
+    """
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     fixed: list[str] = []
@@ -120,7 +134,18 @@ def point_name(point: dict[str, str]) -> str:
 
 @dataclass
 class RunSpec:
-    """One run of the grid: where it lives and everything needed to start it in any process."""
+    """One run of the grid: where it lives and everything needed to start it in any process.
+
+    Attributes:
+        directory: the run's folder.
+        config: the config file, or ``None``.
+        overrides: every override of the run (fixed, the point's, its seed, ``trainer.progress=false``).
+        point: the grid point, ``{key: value}`` (``method`` included when swept).
+        seed: the run's ``trainer.seed``.
+        threads: a thread count for callers; nothing in the sweep reads it (:func:`plan` puts the thread
+            count in ``overrides`` as ``trainer.threads``, which :func:`run_one` applies).
+        extra: free-form data for callers; nothing in the sweep reads it.
+    """
 
     directory: Path
     config: str | None
@@ -132,16 +157,19 @@ class RunSpec:
 
     @property
     def method(self) -> str:
+        """``"ff"`` or ``"backprop"``: the point's method, FF when it is not swept."""
         return self.point.get("method", "ff")
 
     @property
     def finished(self) -> bool:
+        """Whether the run's ``results.json`` exists (it is written last, atomically)."""
         return (self.directory / RESULTS_FILE).exists()
 
 
 def plan(grid: Grid, out: Path, threads: int | None = None) -> list[RunSpec]:
-    """The grid's runs, seed-major within each point. A backprop point drops the FF-only axes (loss,
-    goodness, negatives...), so the twin runs once per setting it can actually see."""
+    """The runs of ``grid`` under ``out/runs``, seed-major within each point, each with
+    ``trainer.threads=threads`` when given. A backprop point drops the FF-only axes (loss, goodness,
+    negatives...), so the twin runs once per setting it can actually see."""
     specs: list[RunSpec] = []
     seen: set[str] = set()
     for point in grid.points():
@@ -161,8 +189,8 @@ def plan(grid: Grid, out: Path, threads: int | None = None) -> list[RunSpec]:
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
-    """Train one run (FF or its backprop twin) and write its ``results.json``; resumes an unfinished FF
-    run from its checkpoint."""
+    """Train the run ``spec`` (FF or its backprop twin) and write its ``results.json``; resumes an
+    unfinished FF run from its checkpoint. A diverged run is recorded as such, not raised."""
     import torch
 
     from ..training.trainer import NonFiniteLossError
@@ -205,7 +233,8 @@ def _run_in_worker(spec: RunSpec) -> str:
 
 
 def run_grid(specs: Sequence[RunSpec], jobs: int = 1, log: Any = sys.stderr) -> None:
-    """Run every unfinished spec, ``jobs`` at a time (separate processes when ``jobs > 1``)."""
+    """Run every unfinished run of ``specs``, ``jobs`` at a time (separate processes when ``jobs > 1``),
+    printing progress lines to ``log``."""
     todo = [s for s in specs if not s.finished]
     done = len(specs) - len(todo)
     print(f"sweep: {len(specs)} runs, {done} already finished, {len(todo)} to run", file=log)
@@ -246,7 +275,12 @@ def _in_main_thread() -> bool:
 
 
 def write_summary(out: Path, command: str | None = None, plots: bool = True) -> Path:
-    """Write ``out/results.md`` (and plots when matplotlib is installed) from every finished run."""
+    """Write ``out/results.md`` (and, with ``plots``, the figures when matplotlib is installed) from every
+    finished run, quoting the ``command`` that ran the sweep when given; returns the path.
+
+    Raises:
+        FileNotFoundError: there is no finished run under ``out/runs``.
+    """
     runs = collect(out)
     if not runs:
         raise FileNotFoundError(f"no finished runs under {out / 'runs'}; run `ff sweep ... --out {out}`")

@@ -24,12 +24,14 @@ from ..training.devices import resolve_device
 
 
 def is_unsupervised(cfg: DictConfig) -> bool:
-    """Whether a config trains without labels (its negatives are other inputs, not wrong labels)."""
+    """Whether the config ``cfg`` trains without labels (its negatives are other inputs, not wrong
+    labels)."""
     return bool(NEGATIVES.get(cfg.trainer.negatives).label_free)
 
 
 def user_source(cfg: DictConfig, like: torch.Tensor) -> Any:
-    """The bad data ``unsup.user_source`` names, shaped like the real images ``like`` ``[N, C, H, W]``.
+    """The bad data ``unsup.user_source`` of the config ``cfg`` names, shaped like the real images
+    ``like`` ``[N, C, H, W]``.
 
     ``noise`` (:class:`PixelNoise`); a dataset name (its training images, from ``unsup.user_root``); or a
     ``.pt`` / ``.npy`` file holding an ``[N, ...]`` array. ``unsup.user_resize`` resizes images to the data's
@@ -72,7 +74,9 @@ def user_source(cfg: DictConfig, like: torch.Tensor) -> Any:
 def probe_from_config(
     cfg: DictConfig, net: FFNetwork, splits: Any, layers: Sequence[int] | None = None, raw: bool | None = None
 ) -> dict[str, Any]:
-    """The linear probe (and, with ``probe.raw``, the raw-pixel one) a config describes, as a dict."""
+    """The linear probe (and, with ``probe.raw``, the raw-pixel one) the config ``cfg`` describes, of
+    ``net``'s frozen features, trained on ``splits.train`` (or its ``probe.labels`` subset) and tested on
+    ``splits.test``, as a dict. ``layers`` and ``raw`` override ``probe.layers`` and ``probe.raw``."""
     p = cfg.probe
     chosen = layers if layers is not None else (list(p.layers) if p.layers is not None else None)
     kwargs = {
@@ -92,7 +96,12 @@ def probe_from_config(
 
 
 def labelled_subset(train: Any, labels: int | None, seed: int) -> Any:
-    """The ``labels`` training images (a seeded draw) a probe may learn from; all of them for ``None``."""
+    """The ``labels`` images of ``train`` (a draw seeded by ``seed``) a probe may learn from; all of them
+    for ``None``.
+
+    Raises:
+        ValueError: ``labels`` is not between 1 and the number of training images.
+    """
     if labels is None:
         return train
     if not 0 < labels <= len(train):

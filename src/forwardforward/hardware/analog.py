@@ -31,7 +31,7 @@ def add_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None =
     """``x`` plus Gaussian noise of standard deviation ``sigma * RMS(x)`` (relative σ); σ = 0 returns ``x``.
 
     The scale is detached, so the gradient is the identity (the noise is an input to the circuit, not a
-    function of it).
+    function of it). The noise is drawn from ``generator`` (default: the global RNG).
     """
     if sigma < 0:
         raise ValueError(f"noise sigma must be >= 0, got {sigma}")
@@ -69,7 +69,14 @@ def quantize_ste(x: torch.Tensor, bits: int) -> torch.Tensor:
 @dataclass
 class AnalogSpec:
     """What is imperfect: relative noise σ on weights and activations, bits of weights and activations
-    (``None``: full precision)."""
+    (``None``: full precision).
+
+    Attributes:
+        weight_noise: relative σ of the noise on the weights, resampled at every forward (0: none).
+        act_noise: relative σ of the noise on the activations (0: none).
+        weight_bits: the weights' bits, or ``None`` for full precision.
+        act_bits: the activations' bits, or ``None`` for full precision.
+    """
 
     weight_noise: float = 0.0
     act_noise: float = 0.0
@@ -78,11 +85,16 @@ class AnalogSpec:
 
     @property
     def active(self) -> bool:
+        """True when anything is imperfect (otherwise converting a model would change nothing)."""
         return bool(self.weight_noise or self.act_noise or self.weight_bits or self.act_bits)
 
 
 class AnalogLinear(nn.Module):
-    """A linear map whose weights are quantised, then perturbed, at every forward (training and test)."""
+    """A linear map whose weights are quantised, then perturbed, at every forward (training and test).
+
+    ``in_features``, ``out_features`` and ``bias`` as in ``nn.Linear`` (and initialised like it); ``spec``
+    says what is imperfect (default: nothing).
+    """
 
     def __init__(
         self, in_features: int, out_features: int, bias: bool = True, spec: AnalogSpec | None = None
@@ -96,26 +108,32 @@ class AnalogLinear(nn.Module):
 
     @classmethod
     def from_linear(cls, lin: nn.Linear, spec: AnalogSpec) -> AnalogLinear:
+        """The analog version of ``lin`` under ``spec``, sharing its weight and bias parameters (so an
+        optimiser built before the conversion still updates them)."""
         new = cls(lin.in_features, lin.out_features, lin.bias is not None, spec)
         new.weight = lin.weight  # shares the parameter: optimisers built before conversion still see it
         new.bias = lin.bias
         return new
 
     def effective_weight(self) -> torch.Tensor:
+        """The weights as this forward reads them: quantised (straight-through), then with fresh noise."""
         w = self.weight
         if self.spec.weight_bits:
             w = quantize_ste(w, self.spec.weight_bits)
         return add_noise(w, self.spec.weight_noise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` through the linear map with this forward's :meth:`effective_weight`."""
         return F.linear(x, self.effective_weight(), self.bias)
 
     def extra_repr(self) -> str:
+        """The sizes and the spec in the module's repr."""
         return f"{self.in_features}, {self.out_features}, {self.spec}"
 
 
 class AnalogActivation(nn.Module):
-    """``activation``, then relative Gaussian noise, then k-bit quantisation (straight-through)."""
+    """``activation``, then relative Gaussian noise, then k-bit quantisation (straight-through), as
+    ``spec`` sets them."""
 
     def __init__(self, activation: nn.Module, spec: AnalogSpec) -> None:
         super().__init__()
@@ -123,6 +141,7 @@ class AnalogActivation(nn.Module):
         self.spec = spec
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The wrapped activation of ``x``, read out noisily and with few bits."""
         h = add_noise(self.inner(x), self.spec.act_noise)
         return quantize_ste(h, self.spec.act_bits) if self.spec.act_bits else h
 
@@ -138,9 +157,11 @@ def make_analog(
 
     For an FFNetwork: every layer's ``nn.Linear`` block becomes an :class:`AnalogLinear` and its activation
     an :class:`AnalogActivation` (the linear head, a read-out used for hard negatives, stays digital).
-    For any other model (e.g. :class:`~forwardforward.baselines.BackpropMLP`): every ``nn.Linear`` becomes
-    analog, and in an ``nn.Sequential`` the module right after each hidden ``nn.Linear`` (its activation) is
-    wrapped; the output layer's logits are not quantised.
+    For any other model (e.g. :class:`~forwardforward.evaluation.baselines.BackpropMLP`): every
+    ``nn.Linear`` becomes analog, and in an ``nn.Sequential`` the module right after each hidden
+    ``nn.Linear`` (its activation) is wrapped; the output layer's logits are not quantised.
+    ``weight_noise``, ``act_noise``, ``weight_bits`` and ``act_bits`` are as in :class:`AnalogSpec`; when
+    none is set the model is returned unchanged.
     """
     from ..network import FFNetwork
 

@@ -67,7 +67,7 @@ BACKPROP_MODES = ("autograd", "ste")
 
 
 class BlackBoxModule(nn.Module):
-    """A black box inside a backprop model (e.g. :class:`~forwardforward.baselines.BackpropMLP`).
+    """A black box inside a backprop model (e.g. :class:`~forwardforward.evaluation.baselines.BackpropMLP`).
 
     ``mode="autograd"``: the box is called as is; whatever gradient autograd finds is what the layers below
     get (none through NumPy, zero through rounding). ``mode="ste"``: the straight-through estimator:
@@ -89,6 +89,11 @@ class BlackBoxModule(nn.Module):
         self.surrogate = surrogate or getattr(box, "surrogate", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The box's value for ``x``, with the gradient the mode gives.
+
+        Raises:
+            BlackBoxError: the box's output is invalid, or the surrogate's shape differs from it.
+        """
         if self.mode == "autograd":
             return check_output(self.box, self.box(x), x)
         with torch.no_grad():
@@ -102,6 +107,7 @@ class BlackBoxModule(nn.Module):
         return s + (value - s).detach()
 
     def extra_repr(self) -> str:
+        """The box's name and the mode in the module's repr."""
         return f"{describe(self.box)}, mode={self.mode!r}"
 
 

@@ -1,10 +1,11 @@
 """Fast all-label prediction that keeps the exact network's answers: screen cheaply, re-score close calls.
 
-A fast scorer (by default the int8 copy from :func:`forwardforward.int8.quantize_int8`) scores every label.
-Where its best label leads the runner-up by at least ``margin``, its error cannot have changed the winner
-(if every score is off by less than ``margin / 2``) and its answer stands. Where the lead is smaller, the
-``keep`` best labels are re-scored exactly by the float network, and the exact scores decide. Re-scoring
-costs ``keep / C`` of a full float pass for those rows only, so the cost is close to the fast scorer's.
+A fast scorer (by default the int8 copy from :func:`forwardforward.inference.int8.quantize_int8`) scores
+every label. Where its best label leads the runner-up by at least ``margin``, its error cannot have
+changed the winner (if every score is off by less than ``margin / 2``) and its answer stands. Where the
+lead is smaller, the ``keep`` best labels are re-scored exactly by the float network, and the exact scores
+decide. Re-scoring costs ``keep / C`` of a full float pass for those rows only, so the cost is close to
+the fast scorer's.
 
 ``margin`` is in score units (goodness summed over the scoring layers), which differ between networks:
 :meth:`CascadeScorer.calibrate` measures the fast scorer's error on a few inputs (training images, never
@@ -43,7 +44,8 @@ class CascadeScorer:
     ``net`` further, build a new scorer (and calibrate it again). ``margin=None`` must be set by
     :meth:`calibrate` before scoring; ``margin=float("inf")`` re-scores every row (only the shortlist then
     comes from ``fast``). Both networks score in eval mode (BatchNorm uses its running statistics); the
-    mode ``net`` was in is restored afterwards.
+    mode ``net`` was in is restored afterwards. ``keep`` (2..C) is the shortlist of the fast scorer's best
+    labels that a close call re-scores exactly.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class CascadeScorer:
 
         Two labels' scores each off by less than ``margin / 2`` cannot swap order when they differ by
         more than ``margin``. Use held-out training images: calibrating on the test set would leak it.
+        ``chunk`` is the number of inputs scored per pass. Returns the new margin.
         """
         if not 0 < quantile <= 1:
             raise ValueError(f"quantile must be in (0, 1], got {quantile}")
@@ -86,8 +89,12 @@ class CascadeScorer:
 
     @torch.no_grad()
     def scores(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C]`` scores whose argmax is the prediction: the fast scores, except in re-scored rows, where
-        the shortlisted labels carry their exact scores and the others ``-inf``."""
+        """``[B, C]`` scores of the raw samples ``x`` whose argmax is the prediction: the fast scores, except
+        in re-scored rows, where the shortlisted labels carry their exact scores and the others ``-inf``.
+
+        Raises:
+            ValueError: ``margin`` is not set yet.
+        """
         if self.margin is None:
             raise ValueError("CascadeScorer.margin is not set: call calibrate(x_train) or pass margin=")
         with _eval_mode(self.net), _eval_mode(self.fast):
@@ -103,6 +110,7 @@ class CascadeScorer:
         return s
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The predicted class of each sample of ``x``: the argmax of :meth:`scores`."""
         return self.scores(x).argmax(1)
 
 
@@ -114,7 +122,8 @@ def evaluate_cascade(
     batches.
 
     ``calibration_x``: inputs the margin is calibrated on (training images). ``test`` has ``.x`` and ``.y``.
-    The two take turns batch by batch, so load changes on a shared machine hit both alike.
+    The two take turns batch by batch (``batch_size`` samples each), so load changes on a shared machine
+    hit both alike.
     """
     net = cascade.net
     device = next(net.parameters()).device

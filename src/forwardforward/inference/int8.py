@@ -8,7 +8,7 @@ per row, so every (image, label) state keeps its own dynamic range; the int32 re
 float before the activation, goodness and normalisation, which stay in float.
 
 Quantisation moves every score a little, and a near-tie can flip: use
-:class:`forwardforward.cascade.CascadeScorer` to re-score the close calls exactly.
+:class:`forwardforward.inference.cascade.CascadeScorer` to re-score the close calls exactly.
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ class Int8Linear(nn.Module):
     Inputs: symmetric int8, one scale per row, computed at every call. The result's error per element is
     at most ``s_x * sum|w| / 2 + s_w * sum|x| / 2 + K * s_x * s_w / 4`` (half a quantisation step of each
     operand), which the tests check.
+
+    ``weight`` ``[out, in]`` and ``bias`` ``[out]`` (or ``None``) are the float layer's; they are copied,
+    so the float layer is not tied to this one.
     """
 
     flat_input = True  # FFLayer flattens conv maps before it, as it does for nn.Linear
@@ -102,6 +105,7 @@ class Int8Linear(nn.Module):
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> Int8Linear:
+        """The int8 version of ``linear`` (a snapshot of its weights)."""
         return cls(linear.weight, linear.bias)
 
     def dequantized_weight(self) -> torch.Tensor:
@@ -109,6 +113,12 @@ class Int8Linear(nn.Module):
         return self.weight_codes.t().float() * self.weight_scale.unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x @ W.T + b`` for ``x`` ``[..., in_features]``, with ``x`` quantised per row; returned in
+        ``x``'s dtype.
+
+        Raises:
+            ValueError: ``x``'s last dimension is not ``in_features``.
+        """
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Int8Linear expects inputs with {self.in_features} features, got shape {tuple(x.shape)}"
@@ -123,6 +133,7 @@ class Int8Linear(nn.Module):
         return y.reshape(*lead, self.out_features).to(dtype)  # the caller's dtype, as nn.Linear would
 
     def extra_repr(self) -> str:
+        """The sizes and whether there is a bias, in the module's repr."""
         bias = self.bias is not None
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={bias}"
 

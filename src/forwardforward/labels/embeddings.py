@@ -18,7 +18,11 @@ LABELS: Registry[nn.Module] = Registry("label embedding")
 
 
 class LabelEmbedding(nn.Module):
-    """Base class: ``base(x)`` (the input with room for a label) plus ``codes()[y]``."""
+    """Base class: ``base(x)`` (the input with room for a label) plus ``codes()[y]``.
+
+    ``num_classes`` (at least 2) is the number of labels; ``strength`` scales every code (the one-hot's
+    value): how loud the label is next to the input.
+    """
 
     def __init__(self, num_classes: int, strength: float = 1.0) -> None:
         super().__init__()
@@ -28,19 +32,21 @@ class LabelEmbedding(nn.Module):
         self.strength = float(strength)
 
     def output_dim(self, input_dim: int) -> int:
-        """The flattened size of an embedded input."""
+        """The flattened size of an embedded input whose flattened raw size is ``input_dim``."""
         raise NotImplementedError
 
     def base(self, x: torch.Tensor) -> torch.Tensor:
-        """The flattened input ``[B, output_dim]`` with the label slots cleared."""
+        """The samples ``x`` flattened to ``[B, output_dim]``, with the label slots cleared."""
         raise NotImplementedError
 
     def codes(self, input_dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """``[C, output_dim]``: what each label adds to ``base(x)``."""
+        """``[C, output_dim]`` on ``device`` in ``dtype``: what each label adds to ``base(x)`` for raw
+        inputs of ``input_dim`` values."""
         raise NotImplementedError
 
     def neutral_code(self, input_dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """The neutral label, 1/C of the strength in every slot: the mean of all codes."""
+        """The neutral label's code ``[output_dim]`` for raw inputs of ``input_dim`` values, on ``device`` in
+        ``dtype``: the mean of all codes, 1/C of the strength in every slot."""
         return self.codes(input_dim, device, dtype).mean(0)
 
     def _check(self, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -61,15 +67,16 @@ class LabelEmbedding(nn.Module):
         return self.base(x) + self.codes(d, x.device, x.dtype)[y]
 
     def neutral(self, x: torch.Tensor) -> torch.Tensor:
-        """Embed the neutral label (for features fed to a linear head)."""
+        """The samples ``x`` with the neutral label embedded (for features fed to a linear head)."""
         return self.base(x) + self.neutral_code(x[0].numel(), x.device, x.dtype)
 
     def all_labels(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, output_dim]``: every sample with every label."""
+        """``[B, C, output_dim]``: every sample of ``x`` with every label."""
         codes = self.codes(x[0].numel(), x.device, x.dtype)
         return self.base(x).unsqueeze(1) + codes.unsqueeze(0)
 
     def extra_repr(self) -> str:
+        """The number of classes and the strength in the module's repr."""
         return f"num_classes={self.num_classes}, strength={self.strength}"
 
 
@@ -118,5 +125,6 @@ class Append(LabelEmbedding):
 
 
 def build_labels(spec: str | nn.Module, num_classes: int, strength: float = 1.0) -> LabelEmbedding:
-    """A label embedding from its registered name or an instance."""
+    """A label embedding from ``spec``: a registered name (``"append"``, ``"overlay"``...), built for
+    ``num_classes`` labels at ``strength``, or an instance, passed through unchanged."""
     return LABELS.build(spec, num_classes=num_classes, strength=strength)  # type: ignore[return-value]

@@ -34,7 +34,8 @@ from .embeddings import LABELS, LabelEmbedding
 
 
 def image_shape(input_dim: int, shape: Sequence[int] | None) -> tuple[int, int, int]:
-    """``shape`` checked against ``input_dim``, or the most square single-channel factorisation."""
+    """``shape`` (``(C, H, W)`` or ``(H, W)``) checked against ``input_dim`` values, or without it the most
+    square single-channel factorisation of ``input_dim``."""
     if shape is not None:
         s = tuple(int(v) for v in shape)
         if len(s) == 2:
@@ -47,8 +48,9 @@ def image_shape(input_dim: int, shape: Sequence[int] | None) -> tuple[int, int, 
 
 
 def grating_patterns(num_classes: int, height: int, width: int, cycles: float = 3.0) -> torch.Tensor:
-    """``[C, H, W]`` patterns in [-1, 1]: class ``c`` is a cosine grating at orientation ``pi * c / C``
-    with ``cycles`` periods across the image and phase ``2 pi c / C``.
+    """``[C, H, W]`` patterns in [-1, 1] for ``num_classes`` classes, each ``height`` by ``width``: class
+    ``c`` is a cosine grating at orientation ``pi * c / C`` with ``cycles`` periods across the image and
+    phase ``2 pi c / C``.
 
     Orientation alone tells classes apart in any receptive field a few pixels wide (a period is
     ``max(H, W) / cycles`` pixels, so 2x2 pooling keeps it); the phase keeps opposite-orientation pairs
@@ -65,7 +67,8 @@ def grating_patterns(num_classes: int, height: int, width: int, cycles: float = 
 
 
 def strip_patterns(num_classes: int, height: int, width: int, cycles: float = 3.0) -> torch.Tensor:
-    """``[C, H, W]`` binary strips in {0, 1}: the positive half-periods of :func:`grating_patterns`.
+    """``[num_classes, height, width]`` binary strips in {0, 1}: the positive half-periods of
+    :func:`grating_patterns`.
 
     Class ``c``'s strips run at orientation ``pi * c / C`` with ``cycles`` strips across the image, shifted
     by its own phase, so every region a few pixels wide holds part of a strip and its edge, whose direction
@@ -93,31 +96,37 @@ class SpatialOverlay(LabelEmbedding):
         self.cycles = float(cycles)
 
     def output_dim(self, input_dim: int) -> int:
-        """The image's own size: the strips take no room of their own."""
+        """``input_dim``, the image's own size: the strips take no room of their own."""
         return input_dim
 
     def output_shape(self, input_dim: int) -> tuple[int, int, int]:
-        """The image's ``(C, H, W)``: what the first conv layer sees."""
+        """The ``(C, H, W)`` of an image of ``input_dim`` values: what the first conv layer sees."""
         return image_shape(input_dim, self.shape)
 
     def base(self, x: torch.Tensor) -> torch.Tensor:
-        """The image itself, flattened (no pixel is cleared: the strips are added on top)."""
+        """The images ``x`` themselves, flattened (no pixel is cleared: the strips are added on top)."""
         image_shape(x[0].numel(), self.shape)  # a wrong shape fails here, with the sizes
         return x.flatten(1)
 
     def codes(self, input_dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """``[C, input_dim]``: class ``c``'s strips, scaled by ``strength``, in every image channel."""
+        """``[C, input_dim]`` on ``device`` in ``dtype``: class ``c``'s strips, scaled by ``strength``, in every
+        image channel."""
         c, h, w = image_shape(input_dim, self.shape)
         strips = strip_patterns(self.num_classes, h, w, self.cycles).to(device, dtype)
         return (self.strength * strips).unsqueeze(1).expand(-1, c, -1, -1).flatten(1)
 
     def extra_repr(self) -> str:
+        """The classes, strength, strips and image shape in the module's repr."""
         shape = f", shape={self.shape}" if self.shape else ""
         return super().extra_repr() + f", cycles={self.cycles}" + shape
 
 
 class LabelChannel(LabelEmbedding):
-    """Base class: the image plus one label channel; ``planes(h, w)`` gives the ``[C, H, W]`` channel."""
+    """Base class: the image plus one label channel; ``planes(h, w)`` gives the ``[C, H, W]`` channel.
+
+    ``num_classes`` and ``strength`` as in :class:`~forwardforward.labels.LabelEmbedding`; ``shape`` is
+    the image's ``(C, H, W)`` (default: a single channel, as square as the input size allows).
+    """
 
     def __init__(self, num_classes: int, strength: float = 1.0, shape: Sequence[int] | None = None) -> None:
         super().__init__(num_classes, strength)
@@ -128,11 +137,13 @@ class LabelChannel(LabelEmbedding):
         return input_dim + h * w
 
     def output_shape(self, input_dim: int) -> tuple[int, int, int]:
-        """``(C + 1, H, W)``: what the first conv layer sees."""
+        """``(C + 1, H, W)`` for raw inputs of ``input_dim`` values: what the first conv layer sees."""
         c, h, w = image_shape(input_dim, self.shape)
         return (c + 1, h, w)
 
     def planes(self, height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Each class's label plane, ``[C, height, width]`` on ``device`` in ``dtype``, before the
+        strength is applied."""
         raise NotImplementedError
 
     def base(self, x: torch.Tensor) -> torch.Tensor:
@@ -152,7 +163,8 @@ class LabelChannel(LabelEmbedding):
 
 @LABELS.register("spatial", "grating")
 class SpatialPatterns(LabelChannel):
-    """Fixed class-specific gratings as a label channel (see :func:`grating_patterns`)."""
+    """Fixed class-specific gratings as a label channel (see :func:`grating_patterns`, which ``cycles``
+    goes to); ``num_classes``, ``strength`` and ``shape`` as in :class:`LabelChannel`."""
 
     def __init__(
         self, num_classes: int, strength: float = 1.0, shape: Sequence[int] | None = None, cycles: float = 3.0
@@ -171,6 +183,7 @@ class LearnedPlanes(LabelChannel):
     The planes are ``[C, grid, grid]`` parameters, bilinearly resized to the image: ``grid`` equal to the
     image size is a free plane per pixel; a coarser grid learns smooth planes with fewer parameters and
     needs no image size at construction. Initialised as the gratings, so labels differ from the first step.
+    ``num_classes``, ``strength`` and ``shape`` as in :class:`LabelChannel`.
     """
 
     def __init__(

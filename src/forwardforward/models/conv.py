@@ -35,6 +35,15 @@ class LocallyConnected2d(nn.Module):
 
     Every output position ``(i, j)`` has its own ``[out, in * k * k]`` filter. Implemented with
     ``F.unfold`` and one batched matrix product per forward, so it needs no Python loop over positions.
+
+    Args:
+        in_channels: the input's channels.
+        out_channels: the output's channels.
+        in_size: the input's ``(H, W)``; the weights are per output position, so it is fixed.
+        kernel_size: the square filter's size.
+        stride: the step between positions.
+        padding: zero padding on every side.
+        bias: a learned bias per output channel and position.
     """
 
     def __init__(
@@ -69,6 +78,8 @@ class LocallyConnected2d(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, use_bias: bool = True) -> torch.Tensor:
+        """The map of images ``x`` ``[B, in_channels, H, W]``: ``[B, out_channels, *out_size]``.
+        ``use_bias=False`` leaves the bias out (the label codes' share in all-label scoring)."""
         cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # [B, fan_in, P]
         out = torch.einsum("bfp,pfo->bop", cols, self.weight).reshape(
             x.shape[0], self.out_channels, *self.out_size
@@ -78,6 +89,7 @@ class LocallyConnected2d(nn.Module):
         return out
 
     def extra_repr(self) -> str:
+        """The channels, kernel, stride, padding and output size in the module's repr."""
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
             f"padding={self.padding}, out_size={self.out_size}"
@@ -118,6 +130,7 @@ class ConvBlock(nn.Module):
         norm: ``"none"``, ``"batch"`` (BatchNorm2d) or ``"layer"`` (LayerNorm over C, H, W, as GroupNorm
             with one group: per sample, so positives and negatives never share statistics).
         local: a :class:`LocallyConnected2d` (no weight sharing) instead of ``nn.Conv2d``.
+        bias: the convolution's bias.
         groups: a grouped convolution (``nn.Conv2d(groups=)``): with one group per class on a
             channel-wise competition layer, each class's channels see only that class's channels below
             (CwComp's grouped layers); it costs ``1 / groups`` of the full convolution.
@@ -178,6 +191,11 @@ class ConvBlock(nn.Module):
             self.to(memory_format=torch.channels_last)
 
     def unflatten(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as images ``[B, *in_shape]`` (in the block's memory layout), from images or flat rows.
+
+        Raises:
+            ValueError: ``x`` matches neither ``in_shape`` nor its flat size.
+        """
         if x.dim() == 4:
             if tuple(x.shape[1:]) != self.in_shape:
                 raise ValueError(
@@ -195,14 +213,17 @@ class ConvBlock(nn.Module):
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def after_conv(self, z: torch.Tensor) -> torch.Tensor:
+        """What follows the convolution's output ``z``: the normalisation, then the pooling."""
         return self.pool(self.norm(z))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's output (before the layer's activation) for inputs ``x``, images or flat rows."""
         return self.after_conv(self.conv(self.unflatten(x)))
 
     def forward_additive(self, base: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """``forward(base[b] + codes[c])`` for every pair, ``[B * C, ...]`` (label fastest), computing the
-        convolution once for the batch and once for the codes (it is linear: only the bias is not)."""
+        """``forward(base[b] + codes[c])`` for every pair of a label-free input ``base`` ``[B, ...]`` and a
+        label code of ``codes`` ``[C, ...]``: ``[B * C, ...]`` (label fastest), computing the convolution
+        once for the batch and once for the codes (it is linear: only the bias is not)."""
         b, c = base.shape[0], codes.shape[0]
         zb = self.conv(self.unflatten(base))
         codes = self.unflatten(codes)
@@ -219,7 +240,21 @@ class ConvBlock(nn.Module):
 
 @dataclass
 class ConvSpec:
-    """One conv FF layer's description (the config's ``model.conv`` entries)."""
+    """One conv FF layer's description (the config's ``model.conv`` entries).
+
+    Attributes:
+        channels: output channels.
+        kernel: the square kernel's size.
+        stride: the convolution's stride.
+        padding: zero padding; ``None`` is ``kernel // 2``.
+        pool: ``"none"``, ``"max"`` or ``"avg"``.
+        pool_size: the pooling window and stride.
+        norm: ``"none"``, ``"batch"`` or ``"layer"``.
+        local: locally connected (no weight sharing).
+        groups: a grouped convolution.
+
+    :class:`ConvBlock` says what each means.
+    """
 
     channels: int = 32
     kernel: int = 3
@@ -235,7 +270,9 @@ class ConvSpec:
 def block_from_spec(
     in_shape: Sequence[int], s: ConvSpec, bias: bool = True, channels_last: bool = False
 ) -> ConvBlock:
-    """The :class:`ConvBlock` a spec describes (shared by the FF layers and the backprop twin)."""
+    """The :class:`ConvBlock` the spec ``s`` describes for inputs of ``in_shape`` ``(C, H, W)``, with or
+    without ``bias``, in ``channels_last`` layout if asked (shared by the FF layers and the backprop
+    twin)."""
     return ConvBlock(
         in_shape,
         s.channels,
@@ -259,7 +296,9 @@ def conv_layer(
     channels_last: bool = False,
     **layer_kwargs: Any,
 ) -> FFLayer:
-    """An FFLayer around a :class:`ConvBlock`: FFConv2d. ``layer_kwargs`` go to :class:`FFLayer`."""
+    """An FFLayer around a :class:`ConvBlock`: FFConv2d. The block is the ``spec`` (a :class:`ConvSpec`
+    or a dict of its fields) for inputs of ``in_shape`` ``(C, H, W)``; ``bias`` and ``channels_last`` as in
+    :class:`ConvBlock`; ``layer_kwargs`` go to :class:`FFLayer`."""
     s = spec if isinstance(spec, ConvSpec) else ConvSpec(**spec)
     # Peer normalisation (peer_norm > 0) is per channel here: a channel's running mean activity is over
     # the batch and every position of its map (FFLayer sizes it from the block's out_shape).
@@ -269,7 +308,8 @@ def conv_layer(
 def conv_stack(
     in_shape: Sequence[int], specs: Sequence[ConvSpec | dict[str, Any]], **layer_kwargs: Any
 ) -> list[FFLayer]:
-    """Consecutive conv FF layers, each sized from the one before."""
+    """Consecutive conv FF layers, one per spec of ``specs``, the first taking inputs of ``in_shape`` and
+    each next one sized from the one before; ``layer_kwargs`` go to every :func:`conv_layer`."""
     if not specs:
         raise ValueError("a CNN needs at least one conv layer spec")
     layers, shape = [], tuple(in_shape)
@@ -285,6 +325,8 @@ class BackpropCNN(nn.Module):
     flattened last block, one cross-entropy whose gradient crosses every layer.
 
     ``input_shape`` is the raw image's; a label channel of the FF net is not there (backprop gets no label).
+    ``specs`` are the FF net's conv layers, ``num_classes`` the classifier's outputs; ``activation``,
+    ``bias`` and ``channels_last`` as in the FF net.
     """
 
     def __init__(
@@ -308,4 +350,5 @@ class BackpropCNN(nn.Module):
         self.classifier = nn.Linear(math.prod(shape), num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``[B, num_classes]`` for images ``x`` (or flat rows of that size)."""
         return self.classifier(self.features(x.reshape(x.shape[0], *self.input_shape)).flatten(1))

@@ -28,7 +28,11 @@ from .recurrent import RecurrentFFNetwork
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a model kind supports; a config asking for anything else is refused before training."""
+    """What a model kind supports; a config asking for anything else is refused before training.
+
+    One flag per feature, true when the kind supports it: ``greedy``, ``pipeline``, ``data_parallel``,
+    ``layerwise_step``, ``label_free``, ``pruning``, ``int8`` and ``analog`` (each described below).
+    """
 
     greedy: bool = True  #: trainer.schedule=greedy (layer by layer, frozen layers' outputs cached)
     pipeline: bool = True  #: --pipeline: consecutive layers on consecutive processes
@@ -40,12 +44,19 @@ class Capabilities:
     analog: bool = True  #: the simulated noisy, low-precision chip (model.weight_noise...)
 
     def unsupported(self) -> list[str]:
+        """The names of the capabilities this kind lacks, in field order."""
         return [f.name for f in fields(self) if not getattr(self, f.name)]
 
 
 @dataclass(frozen=True)
 class ModelKind:
-    """A registered model kind: its builder, what it supports, and the config section it reads."""
+    """A registered model kind: its builder, what it supports, and the config section it reads.
+
+    Attributes:
+        build: the builder, ``build(model, shape, num_classes, section)`` -> the network.
+        capabilities: what the kind supports (:class:`Capabilities`).
+        section: the name of the config section the builder also reads (``"recurrent"``), or ``None``.
+    """
 
     build: Callable[..., FFNetwork]
     capabilities: Capabilities = Capabilities()
@@ -66,7 +77,8 @@ def _threshold(value: Any) -> float | str:
 
 
 def layer_pieces(m: Any) -> dict[str, Any]:
-    """The per-layer pieces every FF model kind takes from ``model``: activation, loss, normaliser."""
+    """The per-layer pieces every FF model kind takes from the model section ``m``: activation, loss (and
+    its arguments), normaliser, peer normalisation."""
     return {
         "activation": m.activation,
         "loss": m.loss,
@@ -84,12 +96,14 @@ def layer_pieces(m: Any) -> dict[str, Any]:
 
 
 def goodness_kwargs(m: Any) -> dict[str, Any]:
-    """The goodness's own arguments from ``model`` (each goodness takes only those it accepts)."""
+    """The goodness's own arguments from the model section ``m`` (each goodness takes only those it
+    accepts)."""
     return {"p": m.p, "k": m.topk}
 
 
 def network_pieces(m: Any) -> dict[str, Any]:
-    """The whole-network pieces every FF model kind takes from ``model``: input normalisation, head bias."""
+    """The whole-network pieces every FF model kind takes from the model section ``m``: input
+    normalisation, head bias."""
     return {
         "input_normalize": None if m.input_normalize == "none" else m.input_normalize,
         "head_bias": m.head_bias,
@@ -97,7 +111,8 @@ def network_pieces(m: Any) -> dict[str, Any]:
 
 
 def layer_kwargs(m: Any) -> dict[str, Any]:
-    """:func:`layer_pieces` plus goodness and the scoring/head layers, as the MLP-like builders take them."""
+    """:func:`layer_pieces` of the model section ``m`` plus goodness and the scoring/head layers, as the
+    MLP-like builders take them."""
     return {
         **layer_pieces(m),
         "goodness": m.goodness,
@@ -119,7 +134,8 @@ def flat_size(shape: int | Sequence[int]) -> int:
 
 
 def as_image_shape(shape: int | Sequence[int]) -> tuple[int, int, int]:
-    """``(C, H, W)`` of one sample: the data's own, or, for flat data, the most square single channel."""
+    """``(C, H, W)`` of one sample of ``shape``: the data's own (``(C, H, W)`` or ``(H, W)``), or, for flat
+    data, the most square single channel."""
     if not isinstance(shape, int) and len(shape) == 3:
         return (int(shape[0]), int(shape[1]), int(shape[2]))
     if not isinstance(shape, int) and len(shape) == 2:
@@ -131,7 +147,9 @@ def as_image_shape(shape: int | Sequence[int]) -> tuple[int, int, int]:
 def build_mlp(
     m: Any, shape: int | Sequence[int], num_classes: int | None, section: Any = None, **extra: Any
 ) -> Any:
-    """An FF MLP; ``model.labels: none`` builds it without a label embedding or head (unsupervised)."""
+    """An FF MLP from the model section ``m`` for samples of ``shape`` (flattened) and ``num_classes``
+    classes; ``model.labels: none`` builds it without a label embedding or head (unsupervised). The MLP
+    reads no ``section`` of its own; ``extra`` goes to :meth:`FFNetwork.mlp` (``between``...)."""
     unsupervised = m.labels == "none"  # nothing label-dependent is built
     return FFNetwork.mlp(
         [flat_size(shape), *m.hidden],
@@ -146,8 +164,10 @@ def build_mlp(
 
 
 def build_recurrent(m: Any, shape: int | Sequence[int], num_classes: int | None, section: Any) -> Any:
-    """Hinton's recurrent net with top-down connections (section ``recurrent``). The label is always
-    appended (it is the top layer's top-down input); ``model.labels`` is not used."""
+    """Hinton's recurrent net with top-down connections, from the model section ``m`` and the
+    ``recurrent`` ``section`` (damping, iterations, the steps scored and trained), for samples of
+    ``shape`` (flattened) and ``num_classes`` classes. The label is always appended (it is the top layer's
+    top-down input); ``model.labels`` is not used."""
     if num_classes is None:
         raise ValueError("a recurrent FF net needs labels (its top layer hears the label)")
     return RecurrentFFNetwork.build(
@@ -166,13 +186,16 @@ def build_recurrent(m: Any, shape: int | Sequence[int], num_classes: int | None,
 
 
 def conv_specs(m: Any) -> list[ConvSpec]:
-    """The ``model.conv`` layer specs (OmegaConf nodes or dicts) as :class:`ConvSpec`."""
+    """The ``conv`` layer specs of the model section ``m`` (OmegaConf nodes or dicts) as
+    :class:`ConvSpec`."""
     return [ConvSpec(**{f.name: c[f.name] for f in fields(ConvSpec) if f.name in c}) for c in m.conv]
 
 
 def build_cnn(m: Any, shape: int | Sequence[int], num_classes: int | None, section: Any = None) -> Any:
-    """An FF CNN: ``model.conv`` blocks, the label as ``model.labels`` says (a channel, learned planes, or
-    channel-wise competition: a channel group per class and no label in the input)."""
+    """An FF CNN from the model section ``m``: ``model.conv`` blocks, the label as ``model.labels`` says
+    (a channel, learned planes, or channel-wise competition: a channel group per class and no label in the
+    input), for images of ``shape`` (flat data is made the most square single channel) and
+    ``num_classes`` classes. It reads no ``section`` of its own."""
     image = as_image_shape(shape)
     emb = None
     if m.labels not in ("channels", "none"):

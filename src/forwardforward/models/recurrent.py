@@ -15,8 +15,8 @@ layers.
 
 :class:`RecurrentFFNetwork` is an :class:`~forwardforward.network.FFNetwork` (its layers are
 :class:`~forwardforward.layers.FFLayer` s around an :class:`UpDownBlock`, its label embedding the ``append``
-code), so the :class:`~forwardforward.train.Trainer` trains it unchanged: same optimiser, hard negatives
-from the linear head, NaN guard, checkpoints, resume; ``evaluate`` and ``predict`` are inherited.
+code), so the :class:`~forwardforward.training.trainer.Trainer` trains it unchanged: same optimiser, hard
+negatives from the linear head, NaN guard, checkpoints, resume; ``evaluate`` and ``predict`` are inherited.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class UpDownBlock(nn.Module):
 
     The input is the concatenation ``[below, above]`` (so :class:`FFLayer` can detach it as one tensor);
     the top-down weights are a separate ``nn.Linear`` so they can be inspected, frozen or zeroed (ablation).
+    ``below`` and ``above`` are the widths of the two inputs, ``out_features`` the layer's width; ``bias``
+    gives the bottom-up map a bias (the top-down one has none).
     """
 
     def __init__(self, below: int, above: int, out_features: int, bias: bool = True) -> None:
@@ -46,6 +48,11 @@ class UpDownBlock(nn.Module):
         self.down = nn.Linear(self.above, self.out_features, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer's total input ``[B, out_features]`` from ``x = [below, above]``.
+
+        Raises:
+            ValueError: ``x`` does not have ``below + above`` columns.
+        """
         if x.shape[1] != self.below + self.above:
             raise ValueError(
                 f"UpDownBlock expects [below ({self.below}) + above ({self.above})] = "
@@ -130,8 +137,25 @@ class RecurrentFFNetwork(FFNetwork):
         head: bool = True,
         **layer_kwargs: Any,
     ) -> RecurrentFFNetwork:
-        """Hidden layers ``hidden``; layer i hears layer i-1 (the image for i=0) and layer i+1 (the label
-        for the top one). ``layer_kwargs`` go to every :class:`FFLayer` (activation, goodness, loss...)."""
+        """A recurrent net with hidden layers of widths ``hidden``: layer i hears layer i-1 (the image
+        for i=0) and layer i+1 (the label for the top one).
+
+        Args:
+            input_dim: the flattened image's size.
+            hidden: the hidden layers' widths, bottom to top.
+            num_classes: the number of labels (the top layer's top-down input width).
+            label_strength: the scale of the appended one-hot label.
+            bias: give the bottom-up maps biases.
+            damping: as in the class.
+            iterations: as in the class.
+            score_from: as in the class.
+            score_to: as in the class.
+            train_from: as in the class.
+            score_layers: as in the class (default every layer).
+            head_layers: as in :class:`FFNetwork`.
+            head: as in :class:`FFNetwork`.
+            **layer_kwargs: go to every :class:`FFLayer` (activation, goodness, loss...).
+        """
         if not hidden:
             raise ValueError("a recurrent FF net needs at least one hidden layer")
         below = [input_dim, *hidden[:-1]]
@@ -177,7 +201,8 @@ class RecurrentFFNetwork(FFNetwork):
     def step(
         self, states: Sequence[torch.Tensor], image: torch.Tensor, label: torch.Tensor
     ) -> list[torch.Tensor]:
-        """One synchronous iteration: every layer's new (damped) state from its neighbours' old ones.
+        """One synchronous iteration: every layer's new (damped) state from its neighbours' old
+        ``states``, with ``image`` below the first layer and the ``label`` code above the top one.
 
         The neighbours' states enter normalised and detached (``pass_on``), the layer's own old state
         detached: the only gradient path of the result is this step's computation in this layer.
@@ -202,7 +227,7 @@ class RecurrentFFNetwork(FFNetwork):
 
     # ------------------------------------------------------------------ FFNetwork interface
     def activities(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every layer's state at the last step of the scoring window."""
+        """Every layer's state at the last step of the scoring window, for the embedded input ``x``."""
         last: list[torch.Tensor] = []
         for states in self.run(x, self.score_to):
             last = states
@@ -215,7 +240,8 @@ class RecurrentFFNetwork(FFNetwork):
         layers: Sequence[int] | None = None,
         y: torch.Tensor | None = None,
     ) -> Iterator[tuple[int, torch.Tensor, LayerStats]]:
-        """Per layer: its loss averaged over the trained steps ``train_from..iterations``.
+        """Per layer: its loss averaged over the trained steps ``train_from..iterations``, for the embedded
+        positives ``x_pos`` and negatives ``x_neg``; only the indices in ``layers`` (default all) yield.
 
         All steps run first (the layers are synchronous, so no layer's losses are complete before the
         last step); each yielded loss still has only its own layer's gradient. ``y`` (channel-wise
@@ -241,16 +267,19 @@ class RecurrentFFNetwork(FFNetwork):
             yield i, loss, stats
 
     def features(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor:
-        """Normalised states of a neutral-label input at step ``score_to`` (the linear head's input)."""
+        """Normalised states of the raw samples ``x`` with the neutral label at step ``score_to`` (the
+        linear head's input), from ``layers`` (default ``head_layers``)."""
         chosen = self.head_layers if layers is None else self._check_indices(layers, "layers")
         states = self.activities(self.embed_neutral(x))
         return torch.cat([self.layers[i].pass_on(states[i]) for i in chosen], 1)
 
     @torch.no_grad()
     def label_goodness(self, x: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
-        """``[B, C, L]``: each layer's goodness for each label, averaged over steps score_from..score_to.
+        """``[B, C, L]``: each layer's goodness for each label of the raw samples ``x``, averaged over steps
+        score_from..score_to.
 
-        All labels run at once as ``B * C`` stacked examples (chunked to bound memory).
+        All labels run at once as ``B * C`` stacked examples, in chunks of about ``chunk_size`` rows to
+        bound memory.
         """
         if self.labels is None or self.num_classes is None:
             raise ValueError("label_goodness needs a supervised network (labels=...)")
@@ -266,6 +295,7 @@ class RecurrentFFNetwork(FFNetwork):
         return torch.cat(out, 0)
 
     def label_goodness_naive(self, x: torch.Tensor) -> torch.Tensor:
+        """The same as :meth:`label_goodness` for ``x``: the recurrent net has no faster path to check."""
         return self.label_goodness(x)
 
     def scores(
@@ -276,7 +306,12 @@ class RecurrentFFNetwork(FFNetwork):
         prune_after: int | None = None,
         chunk_size: int = 1024,
     ) -> torch.Tensor:
-        """``[B, C]``: window-averaged goodness summed over ``layers`` (default ``score_layers``)."""
+        """``[B, C]`` for the raw samples ``x``: window-averaged goodness summed over ``layers`` (default
+        ``score_layers``), ``chunk_size`` as in :meth:`label_goodness`.
+
+        Raises:
+            ValueError: ``keep`` is given: candidate pruning (``keep``, ``prune_after``) does not apply.
+        """
         if keep is not None:
             raise ValueError(
                 "candidate pruning (keep=) is not defined for the recurrent net: every label "
@@ -286,12 +321,15 @@ class RecurrentFFNetwork(FFNetwork):
         return self.label_goodness(x, chunk_size)[:, :, chosen].sum(2)
 
     def hand_over(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """Not defined here (always raises): layer ``i``'s state ``h`` goes both up and down, so there is no
+        one-way hand-over for the greedy schedule or the layer pipeline."""
         raise NotImplementedError(
             "a recurrent FF net has no one-way hand-over between layers; the greedy schedule and the "
             "layer pipeline do not apply (use trainer.schedule=all)"
         )
 
     def extra_repr(self) -> str:
+        """The dynamics' settings in the module's repr."""
         return (
             f"damping={self.damping}, iterations={self.iterations}, "
             f"score_window={self.score_from}..{self.score_to}, train_from={self.train_from}"
@@ -299,7 +337,8 @@ class RecurrentFFNetwork(FFNetwork):
 
 
 def zero_top_down(net: RecurrentFFNetwork, include_label: bool = False) -> None:
-    """Ablation: zero the top-down weights between hidden layers (and the label's, if asked), in place."""
+    """Ablation: zero the top-down weights of ``net`` between hidden layers in place; with
+    ``include_label``, also the label's into the top layer."""
     with torch.no_grad():
         last = len(net.layers) - 1
         for i, layer in enumerate(net.layers):

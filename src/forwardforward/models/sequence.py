@@ -54,8 +54,9 @@ def generate_ids(
 ) -> torch.Tensor:
     """Continue every row of ``start [S, context]`` (symbol indices) by ``length`` generated symbols.
 
-    Each step scores all 30 next characters by goodness for the last ``context`` symbols and samples one.
-    Returns ``[S, context + length]``. Reproducible for a seeded ``generator``.
+    Each step scores all 30 next characters by goodness (of ``net``) for the last ``context`` symbols and
+    samples one from the softmax at ``temperature`` (0: the best-scoring one). Returns
+    ``[S, context + length]``. Reproducible for a seeded ``generator``.
     """
     if start.dim() != 2:
         raise ValueError(f"start must be [strings, context] symbol indices, got shape {tuple(start.shape)}")
@@ -75,7 +76,8 @@ def generate(
     seed: int = 0,
     temperature: float = 1.0,
 ) -> str:
-    """``prompt`` and ``length`` sampled characters after it. The same seed gives the same text.
+    """``prompt`` and ``length`` characters ``net`` samples after it (at ``temperature``; 0 is argmax),
+    each from the ``context`` characters before it. The same ``seed`` gives the same text.
 
     The prompt is used as given: reduced to the alphabet like the corpus (lower case, other characters
     dropped) but never trimmed, so ``"a hungry fox saw "`` continues after its space; it is left-padded
@@ -108,6 +110,15 @@ class DreamChains:
     ``length = L - context`` every dream starts from a string's first ``context`` characters and runs to
     its end, as in Hinton's sleep phase. The first dreams are cut short by different amounts, so that a
     step's ``n`` windows mix early and late characters of dreams from the start.
+
+    Args:
+        strings: the training strings ``[S, L]`` (symbol indices) dreams start from.
+        context: characters of context.
+        length: characters a dream runs, in ``1..L - context``.
+        n: the number of chains (a batch's rows).
+        generator: draws the starting points and samples the characters.
+        state: a :meth:`state_dict` to resume from (the chains as a checkpoint left them; nothing is
+            drawn).
     """
 
     def __init__(
@@ -144,8 +155,9 @@ class DreamChains:
 
     @torch.no_grad()
     def step(self, net: FFNetwork, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every chain generates its next character; returns the windows ``(contexts [n, context], next
-        characters [n])`` and moves on (restarting the chains whose dreams are complete)."""
+        """Every chain generates its next character with ``net`` (in eval mode) at ``temperature``; returns
+        the windows ``(contexts [n, context], next characters [n])`` and moves on (restarting the chains
+        whose dreams are complete)."""
         was = net.training
         net.eval()
         nxt = _next_symbols(net, self.ctx, temperature, self.generator)
@@ -159,6 +171,7 @@ class DreamChains:
         return ctx, nxt
 
     def state_dict(self) -> dict[str, torch.Tensor]:
+        """The chains' contexts and remaining lengths (copies), what the ``state`` argument takes back."""
         return {"ctx": self.ctx.clone(), "left": self.left.clone()}
 
 
@@ -174,6 +187,10 @@ class DreamNegatives(Negatives):
       start of each epoch (Hinton's sleep phase; the negatives then lag the model by up to an epoch).
 
     ``temperature`` is the sampling temperature of the dreams (0: the best-scoring character).
+
+    Raises:
+        ValueError: a negative temperature, an unknown ``dreams``, a ``dream_length`` below 1, or a
+            ``dream_length`` with ``dreams="epoch"`` (which always dreams whole strings).
     """
 
     def __init__(self, temperature: float = 1.0, dreams: str = "step", dream_length: int | None = 3) -> None:
@@ -203,12 +220,13 @@ class DreamNegatives(Negatives):
             self._saved = None
 
     def epoch_data(self, trainer: Any, train: Any) -> TextWindows | None:
-        """``dreams="epoch"``: the epoch's dreams (:meth:`dream`); ``None`` for dreams made per step."""
+        """``dreams="epoch"``: the epoch's dreams of ``trainer``'s model from ``train`` (:meth:`dream`);
+        ``None`` for dreams made per step."""
         return self.dream(trainer, train) if self.dreams == "epoch" else None
 
     def dream(self, trainer: Any, train: Any) -> TextWindows:
-        """The model's own strings, each started from a real string's first ``context`` characters and
-        generated to the string's end from the trainer's generator."""
+        """The model's own strings, each started from the first ``context`` characters of a string of
+        ``train`` and generated to the string's end by ``trainer``'s model, from its generator."""
         net, ctx = trainer.net, _check_text(train).context
         was = net.training
         net.eval()
@@ -219,13 +237,15 @@ class DreamNegatives(Negatives):
         return TextWindows.from_strings(ids, ctx, name="dreams")
 
     def next_batch(self, trainer: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """``dreams="step"``: every chain's next dreamed window, made by the current model."""
+        """``dreams="step"``: every chain's next dreamed window, made by ``trainer``'s current model."""
         if self.chains is None:
             return None
         ctx, nxt = self.chains.step(trainer.net, self.temperature)
         return one_hot_context(ctx), nxt
 
     def pair(self, net: Any, x: Any, y: Any, scores: Any = None, generator: Any = None) -> Any:
+        """Not available (always raises): dreams are not made from a batch's positives (``net``, ``x``,
+        ``y``, ``scores``, ``generator`` are unused); they come in their own forward passes."""
         raise ValueError(
             "dreamed negatives come in their own forward passes: train with phases='halves' or 'alternate'"
         )
@@ -237,6 +257,7 @@ class DreamNegatives(Negatives):
         self.chains, self._saved = None, state
 
     def extra_repr(self) -> str:
+        """The temperature, the dream mode and the dream length in the module's repr."""
         return f"temperature={self.temperature}, dreams={self.dreams}, dream_length={self.dream_length}"
 
 

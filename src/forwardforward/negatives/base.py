@@ -46,22 +46,32 @@ class Negatives(nn.Module):
         scores: Scores | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover - abstract
-        """``(positive, negative)`` network inputs (embedded, as the first layer takes them) for raw
-        samples ``x`` with true labels ``y``; ``scores`` computes the model's class scores on demand."""
+        """``(positive, negative)`` network inputs for a batch.
+
+        Args:
+            net: the network, which embeds the inputs (as its first layer takes them).
+            x: the raw samples.
+            y: their true labels (``None`` where no label enters the network).
+            scores: computes the model's class scores ``[B, C]`` on demand, so they cost nothing unless
+                :attr:`needs_scores`.
+            generator: the seeded source of every random draw.
+        """
         raise NotImplementedError
 
     def start(self, trainer: Any, train: Any, batch_size: int) -> None:
-        """Called once when training starts (e.g. to set up dream chains of ``batch_size`` rows)."""
+        """Called once by ``trainer`` when training on ``train`` starts (e.g. to set up dream chains of
+        ``batch_size`` rows); nothing by default."""
 
     def epoch_data(self, trainer: Any, train: Any) -> Any:
-        """Negative data of the source's own for the coming epoch (``.x``, ``.y``), made at its start, e.g.
-        text the model dreams (the sleep phase); ``None`` (the default) when negatives come per batch."""
+        """Negative data of the source's own for the coming epoch of ``trainer`` on ``train`` (``.x``,
+        ``.y``), made at its start, e.g. text the model dreams (the sleep phase); ``None`` (the default)
+        when negatives come per batch."""
         return None
 
     def next_batch(self, trainer: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """A batch of negative data of the source's own, ``(x, y)``, made now with the current model (e.g.
-        dreams advanced one character); ``None`` (the default) when negatives are drawn from each batch's
-        positives."""
+        """A batch of negative data of the source's own, ``(x, y)``, made now with ``trainer``'s current
+        model (e.g. dreams advanced one character); ``None`` (the default) when negatives are drawn from
+        each batch's positives."""
         return None
 
     def state(self) -> dict[str, Any] | None:
@@ -74,20 +84,26 @@ class Negatives(nn.Module):
     def draw_all(
         self, data: Any, scores: Scores | None, generator: torch.Generator, first_layer: bool
     ) -> torch.Tensor:  # pragma: no cover - abstract
-        """Negatives for every sample of ``data`` (``.x``, ``.y``) at once: wrong labels ``[N]`` or
-        negative inputs ``[N, ...]``. ``first_layer``: no layer below can score labels yet."""
+        """Negatives for every sample of ``data`` (``.x``, ``.y``) at once, for the greedy schedule: wrong
+        labels ``[N]`` or negative inputs ``[N, ...]``. ``scores`` computes the class scores on demand,
+        ``generator`` makes the draws; ``first_layer``: no layer below can score labels yet.
+
+        The concrete sources take the network and the samples instead of ``data``:
+        ``draw_all(net, x, y, scores, generator, first_layer)``, which is how the greedy schedule calls it.
+        """
         raise NotImplementedError
 
     def embed_all(
         self, net: Any, x: torch.Tensor, y: torch.Tensor, drawn: torch.Tensor | None
     ) -> torch.Tensor:  # pragma: no cover - abstract
-        """Embedded inputs for a chunk of samples: the positives when ``drawn`` is ``None``, else the
-        negatives ``draw_all`` drew for them."""
+        """``net``'s embedded inputs for a chunk of samples ``x`` with true labels ``y``: the positives when
+        ``drawn`` is ``None``, else the negatives :meth:`draw_all` drew for them."""
         raise NotImplementedError
 
 
 def build_negatives(spec: str | Negatives, **kwargs: Any) -> Negatives:
-    """A source of negatives from its registered name (with its arguments) or an instance."""
+    """A source of negatives from ``spec``: a registered name, built with ``kwargs`` (its arguments), or
+    an instance, passed through unchanged."""
     return NEGATIVES.build(spec, **kwargs)  # type: ignore[return-value]
 
 

@@ -56,8 +56,8 @@ class ImageNegatives(Negatives):
         scores: Scores | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network inputs for real images ``x`` and for the negative images drawn for them; the
-        labels ``y`` are never read."""
+        """``net``'s inputs for real images ``x`` and for the negative images drawn for them with
+        ``generator``; the labels ``y`` and the ``scores`` are never read."""
         positives, negatives = self(x, generator)
         return net.embed(positives), net.embed(negatives)
 
@@ -70,31 +70,34 @@ class ImageNegatives(Negatives):
         generator: torch.Generator,
         first_layer: bool = False,
     ) -> torch.Tensor:
-        """Negative images for every image of ``x``, drawn chunk by chunk (on the CPU)."""
+        """Negative images for every image of ``x``, drawn chunk by chunk with ``generator`` and kept on
+        the CPU. ``net``, ``y``, ``scores`` and ``first_layer`` are not needed for images."""
         return torch.cat([self.negatives(x[s : s + 2048], generator).cpu() for s in range(0, len(x), 2048)])
 
     def embed_all(self, net: Any, x: torch.Tensor, y: Any, drawn: torch.Tensor | None) -> torch.Tensor:
         return net.embed(x if drawn is None else drawn)
 
     def positives(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The positive inputs for real images ``x``: the images themselves unless a source says otherwise."""
+        """The positive inputs for real images ``x``: the images themselves unless a source says otherwise
+        (drawing, if it must, from ``generator``)."""
         return x
 
     def negatives(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:  # pragma: no cover - abstract
-        """Negative inputs, one per image in ``x``, with the shape of ``x``."""
+        """Negative inputs, one per image in ``x``, with the shape of ``x``, drawn from ``generator``."""
         raise NotImplementedError
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(positives, negatives)`` for the batch ``x``."""
+        """``(positives, negatives)`` for the batch ``x``, drawn from ``generator``."""
         return self.positives(x, generator), self.negatives(x, generator)
 
 
 def partner_shift(n: int, generator: torch.Generator | None = None) -> int:
-    """A random offset ``k`` in ``1..n-1``: ``x.roll(k, 0)`` pairs every image with a *different* one.
+    """A random offset ``k`` in ``1..n-1`` (for a batch of ``n``, drawn from ``generator``):
+    ``x.roll(k, 0)`` pairs every image with a *different* one.
 
     A roll by a nonzero offset is a permutation without fixed points, which a random permutation is not.
     """
@@ -124,7 +127,8 @@ def hybrid_masks(
 
     Start from random bits, blur ``blur_steps`` times with ``[1/4, 1/2, 1/4]`` horizontally and vertically
     (edges replicated, so the border is not biased towards 0), threshold at 0.5. More steps, larger blobs.
-    The bits are drawn on the CPU from ``generator`` so the masks are the same on every device.
+    The bits are drawn on the CPU from ``generator`` so the masks are the same on every device; the masks
+    are then on ``device`` in ``dtype``.
     """
     if blur_steps < 0:
         raise ValueError(f"blur_steps must be >= 0, got {blur_steps}")
@@ -151,7 +155,7 @@ class HybridNegatives(ImageNegatives):
     """``mask * x1 + (1 - mask) * x2``: two different images joined along blob-shaped regions (Hinton).
 
     One mask per negative, shared by all channels. ``x2`` is ``x1``'s batch rolled by a random nonzero
-    offset, so no image is mixed with itself.
+    offset, so no image is mixed with itself. ``blur_steps`` sets the blob size (see :func:`hybrid_masks`).
     """
 
     def __init__(self, blur_steps: int = 6) -> None:
@@ -168,6 +172,7 @@ class HybridNegatives(ImageNegatives):
         return mask * x + (1 - mask) * other
 
     def extra_repr(self) -> str:
+        """``blur_steps`` in the module's repr."""
         return f"blur_steps={self.blur_steps}"
 
 
@@ -198,6 +203,7 @@ class SelfContrastivePairs(ImageNegatives):
         return 0.5 * (x + other)
 
     def extra_repr(self) -> str:
+        """How pairs enter, in the module's repr."""
         return f"pairs={self.pairs!r}"
 
 
@@ -311,6 +317,7 @@ class UserNegatives(ImageNegatives):
         )
 
     def extra_repr(self) -> str:
+        """The kind of source and how many negatives it has delivered, in the module's repr."""
         kind = "tensor" if self._pool is not None else "callable" if self._call is not None else "iterator"
         return f"{kind}, delivered={self.delivered}"
 

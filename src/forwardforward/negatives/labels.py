@@ -15,7 +15,10 @@ from .base import NEGATIVES, Negatives, Scores
 
 
 class LabelNegatives(Negatives):
-    """Base class for samplers of wrong labels: ``forward(y, num_classes, scores, generator)``."""
+    """Base class for samplers of wrong labels: ``forward(y, num_classes, scores, generator)``.
+
+    Subclasses implement :meth:`forward`; the rest embeds what it draws.
+    """
 
     def pair(
         self,
@@ -25,7 +28,12 @@ class LabelNegatives(Negatives):
         scores: Scores | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The sample with its true label, and the same sample with a drawn wrong one."""
+        """``net``'s inputs for the samples ``x`` with their true labels ``y``, and for the same samples
+        with wrong labels drawn with ``generator`` (``scores`` is called only by samplers that need it).
+
+        Raises:
+            ValueError: no labels, or a network without a label embedding.
+        """
         if y is None or net.num_classes is None:
             raise ValueError("label negatives need a supervised network (labels=...) and the true labels")
         wrong = self(y, net.num_classes, scores() if self.needs_scores and scores else None, generator)
@@ -40,7 +48,9 @@ class LabelNegatives(Negatives):
         generator: torch.Generator,
         first_layer: bool = False,
     ) -> torch.Tensor:
-        """Wrong labels for a whole set; random ones for the first layer, which nothing below can score."""
+        """Wrong labels for the whole set ``x`` with true labels ``y`` (``net`` tells the number of
+        classes), drawn with ``generator``; random ones when ``first_layer``, which nothing below can
+        score, else this sampler's, from ``scores`` if it needs them."""
         if first_layer:
             return RandomLabel()(y, net.num_classes, None, generator)
         return self(y, net.num_classes, scores() if self.needs_scores and scores else None, generator)
@@ -48,6 +58,8 @@ class LabelNegatives(Negatives):
     def embed_all(
         self, net: Any, x: torch.Tensor, y: torch.Tensor, drawn: torch.Tensor | None
     ) -> torch.Tensor:
+        """``net``'s inputs for the samples ``x`` with their true labels ``y``, or with the wrong labels
+        ``drawn`` by :meth:`draw_all` when given."""
         return net.embed(x, y if drawn is None else drawn)
 
     def forward(
@@ -57,6 +69,8 @@ class LabelNegatives(Negatives):
         scores: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:  # pragma: no cover - abstract
+        """One wrong label per true label in ``y``, in ``[0, num_classes)``, drawn with ``generator``;
+        ``scores`` ``[B, C]`` are the model's class scores, for the samplers that need them."""
         raise NotImplementedError
 
 
@@ -108,6 +122,7 @@ class HardLabel(LabelNegatives):
         return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(y.device)
 
     def extra_repr(self) -> str:
+        """The temperature and the warm-up epochs in the module's repr."""
         return f"temperature={self.temperature}, warmup_epochs={self.warmup_epochs}"
 
 

@@ -10,17 +10,23 @@ from typing import Any, TextIO
 
 
 class Callback:
-    """Hooks the Trainer calls. Override what you need."""
+    """Hooks the Trainer calls. Override what you need; each does nothing by default."""
 
-    def on_fit_start(self, trainer: Any) -> None: ...
+    def on_fit_start(self, trainer: Any) -> None:
+        """Called by ``trainer`` when :meth:`~forwardforward.training.trainer.Trainer.fit` starts, after a
+        resumed run's state (and its history) is loaded."""
 
-    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None: ...
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+        """Called by ``trainer`` after each epoch with its history ``row`` (already appended to
+        ``trainer.history``): the epoch's mean statistics, clocks and evaluation."""
 
-    def on_fit_end(self, trainer: Any) -> None: ...
+    def on_fit_end(self, trainer: Any) -> None:
+        """Called by ``trainer`` when :meth:`~forwardforward.training.trainer.Trainer.fit` has finished."""
 
 
 class JSONLogger(Callback):
-    """Appends one JSON object per epoch to ``metrics.jsonl`` (rewritten from the history on resume)."""
+    """Appends one JSON object per epoch to ``path`` (``metrics.jsonl``; rewritten from the history when
+    a fit starts, so a resumed run's file holds every epoch once)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -37,7 +43,8 @@ class JSONLogger(Callback):
 
 
 class CSVLogger(Callback):
-    """Writes ``metrics.csv`` from the whole history each epoch (columns can differ between schedules)."""
+    """Writes ``path`` (``metrics.csv``) from the whole history each epoch (columns can differ between
+    schedules), replacing the file atomically."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -55,7 +62,8 @@ class CSVLogger(Callback):
 
 
 class TensorBoardLogger(Callback):
-    """Scalars to TensorBoard, when the ``tensorboard`` package is installed."""
+    """Scalars to TensorBoard event files in ``log_dir``; needs the ``tensorboard`` package (an
+    ``ImportError`` otherwise)."""
 
     def __init__(self, log_dir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard extra
@@ -74,7 +82,8 @@ class TensorBoardLogger(Callback):
 
 
 class Checkpoint(Callback):
-    """Saves ``checkpoint.pt`` atomically after every epoch, so an interrupted run resumes."""
+    """Saves the trainer's state to ``path`` (``checkpoint.pt``) atomically after every epoch, so an
+    interrupted run resumes."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -91,7 +100,8 @@ class EpochLine(Callback):
 
     ``layer loss`` is each layer's mean FF loss over the epoch; the accuracies are measured on the held-out
     split (``held_out``: ``test``, or ``val`` when the data have one) after the epoch; the seconds are the
-    epoch's training steps alone and, in brackets, the wall time since training began.
+    epoch's training steps alone and, in brackets, the wall time since training began. ``stream`` is where
+    the lines go (default: ``sys.stderr``, looked up at each print).
     """
 
     def __init__(self, held_out: str = "test", stream: TextIO | None = None) -> None:
@@ -104,7 +114,8 @@ class EpochLine(Callback):
 
 
 def epoch_line(row: dict[str, Any], epochs: int, held_out: str = "test") -> str:
-    """An epoch's history row as the one line :class:`EpochLine` prints."""
+    """An epoch's history ``row`` as the one line :class:`EpochLine` prints, out of ``epochs`` epochs,
+    with the accuracies named after the ``held_out`` split."""
     where = f"epoch {row['epoch']}/{epochs}"
     if "layer" in row:  # the greedy schedule: one layer at a time
         where = f"layer {row['layer']} {where}"
@@ -130,7 +141,8 @@ def _layer_order(key: str) -> tuple[int, str]:
 
 
 def default_callbacks(out_dir: Path, tensorboard: bool = False) -> list[Callback]:
-    """Checkpoint + JSON + CSV always; TensorBoard when asked for and installed."""
+    """The callbacks writing into ``out_dir``: checkpoint + JSON + CSV always; TensorBoard (in
+    ``out_dir/tensorboard``) when ``tensorboard`` is asked for and installed, else a warning."""
     cbs: list[Callback] = [
         Checkpoint(out_dir / "checkpoint.pt"),
         JSONLogger(out_dir / "metrics.jsonl"),

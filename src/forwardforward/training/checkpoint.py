@@ -55,18 +55,28 @@ def _write_atomic(path: str | os.PathLike[str], write: Any) -> Path:
 
 
 def save_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """``torch.save`` of ``obj`` to a temporary file beside ``path``, then rename it over ``path``; returns
+    the path."""
     return _write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write a text file (results, tables) so readers never see it half-written: a file that exists is
-    complete, which is what lets an interrupted sweep tell finished runs from unfinished ones."""
+    """Write ``text`` (UTF-8) to the file ``path`` (results, tables) so readers never see it half-written:
+    a file that exists is complete, which is what lets an interrupted sweep tell finished runs from
+    unfinished ones."""
     return _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint safely (``weights_only=True``) with a clear error for a wrong file."""
+    """Load a checkpoint safely (``weights_only=True``) with a clear error for a wrong file.
+
+    ``path`` is the file or a run folder holding ``checkpoint.pt``; tensors are loaded onto
+    ``map_location``.
+
+    Raises:
+        FileNotFoundError: there is no checkpoint at ``path``.
+        ValueError: the file is unreadable or not a forwardforward checkpoint of this format.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"

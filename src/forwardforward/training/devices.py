@@ -41,7 +41,9 @@ def _mps_available() -> bool:
 
 
 def resolve_device(name: str, local_rank: int | None = None, local_world: int | None = None) -> str:
-    """The device this process trains on.
+    """The device this process trains on, from the configured ``name`` (``auto``, ``cpu``, ``cuda``,
+    ``cuda:N``, ``mps``). ``local_rank`` and ``local_world`` (this process's index among the processes on
+    this machine, and their number) default to the process group's or torchrun's.
 
     ``auto``: with one process, ``cuda`` if a GPU is visible, else ``mps``, else ``cpu``. With several
     processes on this machine, ``cuda:<local rank>`` when there is a GPU for each of them, else ``cpu`` (two

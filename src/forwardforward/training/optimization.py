@@ -19,9 +19,10 @@ COOLDOWN_EVERY = ("step", "epoch")
 def build_optimizer(
     params: list[dict[str, Any]], name: str, lr: float, weight_decay: float, **kwargs: Any
 ) -> torch.optim.Optimizer:
-    """An optimiser by name: any ``torch.optim`` class (case-insensitive: ``"adam"``, ``"SGD"``,
-    ``"AdamW"``) or one of ours (:mod:`forwardforward.optim`, e.g. ``"smoothed_sgd"``). ``kwargs`` go to it;
-    an argument it does not take is an error naming the ones it does."""
+    """An optimiser by ``name``: any ``torch.optim`` class (case-insensitive: ``"adam"``, ``"SGD"``,
+    ``"AdamW"``) or one of ours (:mod:`forwardforward.optim`, e.g. ``"smoothed_sgd"``), over ``params``
+    (parameter groups, which may set their own rates), with the defaults ``lr`` and ``weight_decay``.
+    ``kwargs`` go to it; an argument it does not take is an error naming the ones it does."""
     cls = optimizer_class(name)
     if cls is None:
         valid = sorted([*torch_optimizers(), *OPTIMIZERS.names()])
@@ -41,8 +42,9 @@ def build_optimizer(
 def param_groups(
     params: list[nn.Parameter], name: str, lr: float, weight_decay: float, decay_biases: bool
 ) -> list[dict[str, Any]]:
-    """One optimiser group, or, when biases are not decayed, one for the weights (2-D and up) and one
-    for the biases and other 1-D parameters with ``weight_decay`` 0."""
+    """The optimiser groups of ``params``, labelled ``name``, at learning rate ``lr``: one group, or, when
+    biases are not decayed (``decay_biases=False`` with a nonzero ``weight_decay``), one for the weights
+    (2-D and up) and one for the biases and other 1-D parameters with ``weight_decay`` 0."""
     if decay_biases or not weight_decay:
         return [{"params": params, "lr": lr, "weight_decay": weight_decay, "name": name}]
     weights = [p for p in params if p.dim() > 1]
@@ -63,8 +65,18 @@ def network_groups(
     head_weight_decay: float | None = None,
     decay_biases: bool = True,
 ) -> list[dict[str, Any]]:
-    """The parameter groups of an FF network: one (or two) per layer, a learned label embedding with the
-    first layer, then the linear head's."""
+    """The parameter groups of the FF network ``net``: one (or two) per layer, a learned label embedding
+    with the first layer, then the linear head's.
+
+    Args:
+        net: the network.
+        lr: every layer's learning rate, unless ``layer_lr`` is given.
+        weight_decay: every layer's weight decay.
+        layer_lr: one learning rate per layer.
+        head_lr: the head's learning rate (default ``lr``).
+        head_weight_decay: the head's weight decay (default ``weight_decay``).
+        decay_biases: ``False`` puts biases and other 1-D parameters in groups without weight decay.
+    """
     layer_params = [list(layer.parameters()) for layer in net.layers]
     if getattr(net, "labels", None) is not None:  # a learned label embedding learns with layer 0
         layer_params[0] += [p for p in net.labels.parameters() if p.requires_grad]
@@ -82,7 +94,8 @@ def network_groups(
 
 
 def cooldown_factor(step: int, total: int, cooldown_start: float) -> float:
-    """Hinton's schedule: constant until ``cooldown_start`` (a fraction of training), then linear to 0."""
+    """Hinton's schedule: the learning-rate factor at step ``step`` of ``total``: 1 until
+    ``cooldown_start`` (a fraction of training), then linear to 0. ``total`` 0 (unknown) keeps it at 1."""
     start = cooldown_start * total
     if step < start or total <= start:
         return 1.0

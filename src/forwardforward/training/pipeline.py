@@ -27,8 +27,8 @@ from .update import apply_update
 
 
 def split_layers(net: FFNetwork, world: int) -> list[tuple[int, int]]:
-    """Consecutive ``[lo, hi)`` layer ranges, one per rank, balanced by parameter count (a proxy for
-    compute: every layer sees the same number of rows)."""
+    """Consecutive ``[lo, hi)`` ranges of ``net``'s layers, one per rank of ``world``, balanced by
+    parameter count (a proxy for compute: every layer sees the same number of rows)."""
     n = len(net.layers)
     if world > n:
         raise ValueError(f"a pipeline of {world} ranks needs at least {world} layers, the network has {n}")
@@ -103,6 +103,23 @@ def pipeline_fit(
     ``ranges[r]``. After every epoch every rank holds every layer's trained weights (broadcast from their
     owners) and ``on_epoch_end(epoch, seconds)`` is called on every rank. ``log``, when given, receives
     ``(layer, epoch, batch)`` for every batch a layer of this rank trained on, in order.
+
+    Args:
+        net: the network, supervised.
+        train: the training data (``.x``, ``.y``), the same on every rank.
+        epochs: passes over ``train``.
+        batch_size: examples per step.
+        optimizer: the optimiser by name, one per rank over its layers.
+        lr: the peak learning rate.
+        weight_decay: the optimiser's weight decay.
+        optimizer_kwargs: further optimiser arguments.
+        cooldown_start: the fraction of training after which the rate decays linearly to 0.
+        seed: seeds the shuffling (every rank alike) and the negatives (drawn on rank 0).
+        max_in_flight: how many batches a rank may have sent on without the next rank receiving them:
+            bounds the memory the pipe holds.
+        log: a list to record the trained batches in, or ``None``.
+        timeout_s: how long a rank waits for its peers at each epoch's barrier.
+        on_epoch_end: called on every rank after every epoch.
     """
     rank, world = dist.get_rank(), dist.get_world_size()
     ranges = split_layers(net, world)
@@ -183,7 +200,8 @@ class _Stage:
 
 @torch.no_grad()
 def share_layers(net: FFNetwork, ranges: list[tuple[int, int]]) -> None:
-    """Every layer's weights (and buffers) from the rank that trains it to every other rank."""
+    """Every layer's weights (and buffers) of ``net`` from the rank that trains it to every other rank;
+    ``ranges`` are the ``[lo, hi)`` layer ranges per rank (:func:`split_layers`)."""
     for r, (a, z) in enumerate(ranges):
         for i in range(a, z):
             for t in net.layers[i].state_dict().values():
@@ -192,9 +210,9 @@ def share_layers(net: FFNetwork, ranges: list[tuple[int, int]]) -> None:
 
 @torch.no_grad()
 def pipeline_label_goodness(net: FFNetwork, x: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor | None:
-    """``[B, C, L]`` goodness computed along the pipeline: each rank scores its own layers on the states it
-    receives and passes them on; rank 0 gathers the result (other ranks get ``None``). Every rank calls it
-    with the same ``x``."""
+    """``[B, C, L]`` goodness of ``net`` computed along the pipeline: each rank scores its own layers on the
+    states it receives and passes them on; rank 0 gathers the result (other ranks get ``None``). Every
+    rank calls it with the same ``x``; ``chunk_size`` bounds the (sample, label) rows per pass."""
     rank, world = dist.get_rank(), dist.get_world_size()
     lo, hi = split_layers(net, world)[rank]
     c = net.num_classes

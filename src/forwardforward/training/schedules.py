@@ -32,7 +32,9 @@ from .step import head_term
 
 
 def fit_all(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
-    """Every layer (or every layer whose window is open) on every batch, until ``epochs`` are done."""
+    """Every layer (or every layer whose window is open) on every batch of ``train`` (shuffled batches of
+    ``batch_size``), until ``trainer`` has done ``epochs`` epochs, evaluating on ``eval_data`` (or
+    ``None``) after each. Hands over to :func:`fit_alternate` for separate phases."""
     if trainer.phases != "together":
         fit_alternate(trainer, train, epochs, batch_size, eval_data)
         return
@@ -59,7 +61,8 @@ def fit_all(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: A
 def fit_alternate(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
     """Wake and sleep: each batch's positives and its negatives in their own forward passes, each with
     its half of every layer's loss; one update for both halves (``"halves"``) or one each (``"alternate"``).
-    The negatives are data the source makes per epoch or per step (dreams), or drawn from the batch."""
+    The negatives are data the source makes per epoch or per step (dreams), or drawn from the batch.
+    ``trainer``, ``train``, ``epochs``, ``batch_size`` and ``eval_data`` as in :func:`fit_all`."""
     source = trainer.negatives
     source.start(trainer, train, batch_size)
     while trainer.epoch < epochs:
@@ -94,8 +97,9 @@ def fit_alternate(trainer: Any, train: Any, epochs: int, batch_size: int, eval_d
 def negative_inputs(
     trainer: Any, x: torch.Tensor, y: torch.Tensor, own: Any, idx: torch.Tensor | None
 ) -> torch.Tensor:
-    """A sleep step's embedded negatives: the source's epoch data at ``idx``, its next batch (made now
-    by the current model), or the negatives it draws for the positives ``x``."""
+    """A sleep step's embedded negatives for ``trainer``'s network: the source's epoch data ``own`` at
+    ``idx``, its next batch (made now by the current model), or the negatives it draws for the positives
+    ``x`` with true labels ``y``."""
     net, strategy, device = trainer.net, trainer.strategy, trainer.device
     if own is not None:
         return net.embed(own.x[idx].to(device), own.y[idx].to(device))
@@ -119,7 +123,8 @@ def wake_sleep(
     head_loss: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """The positive half of every layer's loss on ``x_pos`` and the negative half on ``x_neg`` (this
-    process's rows of each): one update for both, or, with ``phases="alternate"``, one for each.
+    process's rows of each): one update of ``trainer``'s network for both, or, with
+    ``phases="alternate"``, one for each. Returns the step's statistics.
 
     ``x_neg`` is the embedded negatives or a function that makes them; with ``"alternate"`` it is called
     after the positive update, so negatives the model draws (hard labels, dreams) come from the model
@@ -150,7 +155,8 @@ def wake_sleep(
 
 
 def half_loss(trainer: Any, x: torch.Tensor, positive: bool) -> tuple[torch.Tensor, dict[str, float]]:
-    """Every layer's positive (or negative) half of its loss on embedded inputs ``x``, summed."""
+    """Every layer's positive (``positive=True``) or negative half of its loss on embedded inputs ``x``
+    through ``trainer``'s network, summed, and the statistics by name."""
     net, losses, row = trainer.net, [], {}
     for i, h in enumerate(net.activities(x)):
         g = net.layers[i].goodness(h)
@@ -162,7 +168,11 @@ def half_loss(trainer: Any, x: torch.Tensor, positive: bool) -> tuple[torch.Tens
 
 
 def active_layers(trainer: Any, epochs: int) -> list[int] | None:
-    """The layers whose window holds this epoch (``None``: all of them)."""
+    """The layers whose window holds ``trainer``'s current epoch (``None``: all of them).
+
+    Raises:
+        ValueError: no window holds it (``epochs`` is named in the message).
+    """
     if trainer.layer_windows is None:
         return None
     active = [i for i, (a, b) in enumerate(trainer.layer_windows) if a <= trainer.epoch < b]
@@ -175,7 +185,9 @@ def active_layers(trainer: Any, epochs: int) -> list[int] | None:
 
 
 def fit_greedy(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: Any) -> None:
-    """Layer by layer, each on its frozen predecessors' cached outputs; the head last."""
+    """Layer by layer, each for ``epochs`` epochs of ``train`` in batches of ``batch_size`` on its frozen
+    predecessors' cached outputs; the head last. ``trainer`` holds the position (layer phase, epoch), so a
+    resumed run continues where it stopped; ``eval_data`` (or ``None``) is evaluated after every epoch."""
     net = trainer.net
     while trainer.phase < len(net.layers):
         k = trainer.phase
@@ -208,7 +220,8 @@ def fit_greedy(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data
 def greedy_step(
     trainer: Any, k: int, pos_in: torch.Tensor, neg_in: torch.Tensor, idx: torch.Tensor
 ) -> dict[str, float]:
-    """One update of layer ``k`` alone on cached inputs (this process's rows ``idx`` of the batch)."""
+    """One update of ``trainer``'s layer ``k`` alone on its cached positive and negative inputs
+    ``pos_in`` and ``neg_in`` (this process's rows ``idx`` of the batch); returns its statistics."""
     trainer.set_lr()
     layer = trainer.net.layers[k]
     xp, xn = pos_in[idx].to(trainer.device), neg_in[idx].to(trainer.device)
@@ -223,8 +236,8 @@ def greedy_step(
 
 @torch.no_grad()
 def frozen_inputs(trainer: Any, data: Any, k: int, drawn: torch.Tensor | None) -> torch.Tensor:
-    """Layer k's input for every sample of ``data`` through the frozen layers below it: the positives
-    (``drawn`` is ``None``) or the negatives drawn for the whole set."""
+    """Layer k's input for every sample of ``data`` through ``trainer``'s frozen layers below it: the
+    positives (``drawn`` is ``None``) or the negatives drawn for the whole set."""
     net, out = trainer.net, []
     for s in range(0, len(data.y), 2048):
         chunk = None if drawn is None else drawn[s : s + 2048].to(trainer.device)
@@ -238,7 +251,8 @@ def frozen_inputs(trainer: Any, data: Any, k: int, drawn: torch.Tensor | None) -
 
 
 def greedy_negatives(trainer: Any, data: Any, k: int, block: int) -> torch.Tensor:
-    """Negatives for the whole set; hard wrong labels are scored by the frozen layers below ``k``.
+    """``trainer``'s negatives for the whole set ``data``; hard wrong labels are scored by the frozen
+    layers below ``k``.
 
     Drawn from a generator seeded by (seed, layer, refresh block), so a resumed run (and every process of
     a data-parallel one) redraws exactly the negatives an uninterrupted run is using.
@@ -258,7 +272,9 @@ def greedy_negatives(trainer: Any, data: Any, k: int, block: int) -> torch.Tenso
 
 
 def fit_head(trainer: Any, train: Any, epochs: int, batch_size: int) -> float:
-    """Greedy schedule: train the linear head on frozen features; returns its last epoch's mean loss."""
+    """Greedy schedule: train ``trainer``'s linear head on the frozen features of ``train`` for
+    ``epochs`` epochs in batches of ``batch_size`` (Adam at the head's base rate); returns its last epoch's
+    mean loss."""
     net = trainer.net
     assert net.head is not None
     with torch.no_grad():
@@ -282,8 +298,9 @@ def fit_head(trainer: Any, train: Any, epochs: int, batch_size: int) -> float:
 
 
 def progress_bar(trainer: Any, total: int, desc: str) -> Any:
-    """A tqdm bar on the main process when progress is on and stderr is a terminal, else ``None``: in a
-    log file a bar is only carriage returns (the per-epoch line of ``ff train`` is what a log shows)."""
+    """A tqdm bar of ``total`` steps labelled ``desc`` when ``trainer`` shows progress (the main process)
+    and stderr is a terminal, else ``None``: in a log file a bar is only carriage returns (the per-epoch
+    line of ``ff train`` is what a log shows)."""
     if not trainer.progress or not _terminal(sys.stderr):
         return None
     from tqdm.auto import tqdm
@@ -292,12 +309,14 @@ def progress_bar(trainer: Any, total: int, desc: str) -> Any:
 
 
 def accumulate(sums: dict[str, float], row: dict[str, float]) -> None:
+    """Add a step's statistics ``row`` into the epoch's running ``sums``, key by key, in place."""
     for k, v in row.items():
         sums[k] = sums.get(k, 0.0) + v
 
 
 def tick(bar: Any, row: dict[str, float]) -> None:
-    """Advance a progress bar (``None`` when progress is off) showing per-layer loss/separation."""
+    """Advance a progress ``bar`` (``None`` when progress is off) by one step, showing the per-layer
+    loss/separation of the step's ``row``."""
     if bar is not None:
         bar.set_postfix_str(postfix(row), refresh=False)
         bar.update()
@@ -309,8 +328,9 @@ def _terminal(stream: Any) -> bool:
 
 
 def postfix(row: dict[str, float]) -> str:
-    """The bar's text for a batch, in words: each layer's FF loss, and the share of its positives whose
-    goodness beats their negatives' (``separated``: 50% is chance, 100% every pair)."""
+    """The bar's text for a batch's statistics ``row``, in words: each layer's FF loss, and the share of
+    its positives whose goodness beats their negatives' (``pos > neg``: 50% is chance, 100% every
+    pair)."""
     layers = sorted({k.split("/")[1] for k in row if k.startswith("loss/") and k != "loss/head"}, key=int)
     loss = " ".join(f"{row[f'loss/{i}']:.3f}" for i in layers)
     sep = " ".join(f"{100 * row[f'sep/{i}']:.0f}%" for i in layers)

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 
 
 def step(trainer: Any, x: torch.Tensor, y: torch.Tensor | None, layers: Sequence[int] | None) -> dict:
-    """One optimiser step of ``trainer`` on a batch (every process is given the whole batch and computes
-    its own rows of it); returns the step's statistics."""
+    """One optimiser step of ``trainer`` on a batch of raw samples ``x`` with true labels ``y`` (every
+    process is given the whole batch and computes its own rows of it), training the ``layers`` (``None``:
+    all); returns the step's statistics (:func:`step_row`)."""
     net, local = trainer.net, trainer.strategy.local
     trainer.set_lr()
     head_loss, scores, capture = head_term(trainer, local(x), None if y is None else local(y))
@@ -38,9 +39,10 @@ def step(trainer: Any, x: torch.Tensor, y: torch.Tensor | None, layers: Sequence
 def head_term(
     trainer: Any, x: torch.Tensor, y: torch.Tensor | None
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, dict[int, torch.Tensor] | None]:
-    """The linear head's loss on a neutral-label pass, and its logits as class scores for hard
-    negatives. With no label in the input (channel-wise competition) the head's features are the
-    positives' activities: a ``capture`` dict asks the local-loss pass for them instead."""
+    """The linear head's loss on a neutral-label pass of ``trainer``'s network over this process's samples
+    ``x`` and labels ``y``, and its logits as class scores for hard negatives. With no label in the input
+    (channel-wise competition) the head's features are the positives' activities: a ``capture`` dict
+    asks the local-loss pass for them instead. All ``None`` without a head or labels."""
     net = trainer.net
     if net.head is None or y is None:
         return None, None, None
@@ -56,6 +58,9 @@ def head_term(
 def captured_head_loss(
     trainer: Any, capture: dict[int, torch.Tensor], x: torch.Tensor, y: torch.Tensor
 ) -> Any:
+    """The head's cross-entropy on labels ``y`` from the features ``capture`` collected during the
+    local-loss pass, or, when a head layer was not computed (a closed staggered window), from a fresh
+    :meth:`~forwardforward.network.FFNetwork.features` pass of ``trainer``'s network over ``x``."""
     net = trainer.net
     assert net.head is not None
     if any(v.numel() == 0 for v in capture.values()):  # a staggered window left a head layer out
@@ -69,8 +74,10 @@ def captured_head_loss(
 def inputs(
     trainer: Any, x: torch.Tensor, y: torch.Tensor | None, scores: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """The whole batch's positive and negative inputs, and the labels channel-wise competition's
-    losses read instead of negatives."""
+    """The whole batch's positive and negative inputs for ``trainer``'s network, from raw samples ``x``
+    and true labels ``y``, and the labels channel-wise competition's losses read instead of negatives.
+    ``scores`` are the head's class scores when already computed (else all-label goodness is computed
+    if the negatives need scores)."""
     net = trainer.net
     if not net.needs_negatives:
         x_pos = net.embed(x, y)
@@ -93,8 +100,10 @@ def layerwise(
     layers: Sequence[int] | None,
     y: torch.Tensor | None,
 ) -> list[Any]:
-    """The head, then each layer: back-propagated and stepped before the next layer's forward, so at
-    most one layer's activations are alive. ``torch.optim`` skips parameters whose ``.grad`` is None."""
+    """The head (its ``head_loss``, if any), then each of the ``layers`` (``None``: all) on the embedded
+    ``x_pos`` and ``x_neg`` (and labels ``y`` for channel-wise competition): back-propagated and stepped
+    by ``trainer`` before the next layer's forward, so at most one layer's activations are alive.
+    ``torch.optim`` skips parameters whose ``.grad`` is None. Returns the layers' statistics."""
     trainer.net.zero_grad(set_to_none=True)
     if head_loss is not None:
         trainer.check_finite([], head_loss, [])
@@ -110,7 +119,9 @@ def layerwise(
 def step_row(
     trainer: Any, stats: Sequence[Any], head_loss: torch.Tensor | None, layers: Sequence[int] | None
 ) -> dict:
-    """A step's statistics by name (``loss/i``, ``sep/i``, ``g_pos/i``, ``g_neg/i``, ``loss/head``)."""
+    """A step's statistics by name (``loss/i``, ``sep/i``, ``g_pos/i``, ``g_neg/i``, ``loss/head``) from
+    the layers' ``stats`` (of ``layers``; ``None``: all) and the ``head_loss``; counts the step in
+    ``trainer``."""
     trainer.step_count += 1
     row: dict[str, float] = {}
     for i, st in zip(layers if layers is not None else range(len(trainer.net.layers)), stats):

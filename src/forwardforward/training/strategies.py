@@ -39,10 +39,17 @@ def init(
     backend: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> None:
-    """Join the process group; without arguments, from torchrun's environment variables.
+    """Join the process group; without arguments, from torchrun's environment variables. Nothing happens
+    when this process has joined one already.
 
-    The timeout bounds every collective and point-to-point wait: a dead or stuck peer becomes an error
-    on the others instead of a hang.
+    Args:
+        rank: this process's rank (with ``world_size``), or ``None`` to read it from the environment.
+        world_size: the number of processes.
+        init_method: how peers find each other (default ``"env://"``: ``MASTER_ADDR``/``MASTER_PORT``).
+        backend: ``"gloo"`` or ``"nccl"``; default NCCL when CUDA is available (unless ``FF_BACKEND=gloo``),
+            else gloo.
+        timeout_s: bounds every collective and point-to-point wait: a dead or stuck peer becomes an error
+            on the others instead of a hang.
     """
     if dist.is_initialized():
         return
@@ -61,7 +68,8 @@ def launched_by_torchrun() -> bool:
 
 
 def check_peers(timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-    """A barrier that names the ranks that did not arrive (gloo), instead of waiting forever."""
+    """A barrier that names the ranks that did not arrive within ``timeout_s`` seconds (gloo), instead of
+    waiting forever; other backends get a plain barrier."""
     if dist.get_backend() == "gloo":
         dist.monitored_barrier(timeout=datetime.timedelta(seconds=timeout_s), wait_all_ranks=True)
     else:
@@ -80,20 +88,23 @@ class SingleProcess:
         return self.rank == 0
 
     def setup(self, net: nn.Module) -> None:
-        """Called once by the Trainer before training (data parallel: make every rank's weights equal)."""
+        """Called once by the Trainer with its network ``net`` before training (data parallel: make every
+        rank's weights equal)."""
 
     def local(self, t: torch.Tensor) -> torch.Tensor:
-        """This process's rows of a full-batch tensor."""
+        """This process's rows of the full-batch tensor ``t``."""
         return t
 
     def gather(self, t: torch.Tensor) -> torch.Tensor:
-        """The full-batch tensor from every process's rows (the inverse of :meth:`local`)."""
+        """The full-batch tensor from every process's rows ``t`` (the inverse of :meth:`local`)."""
         return t
 
     def before_step(self, module: nn.Module, local_rows: int) -> None:
-        """Between backward and the optimiser step: data parallel averages the gradients here."""
+        """Between backward and the optimiser step: data parallel averages the gradients of ``module``
+        here, weighting each process's by its ``local_rows``."""
 
     def describe(self) -> str:
+        """How the step is spread, in words (for logs)."""
         return "one process"
 
 
@@ -135,7 +146,8 @@ class DataParallel(SingleProcess):
 
 @torch.no_grad()
 def average_gradients(module: nn.Module, local_rows: int) -> None:
-    """Replace every gradient by the all-ranks mean over samples: ``sum_r n_r g_r / sum_r n_r``.
+    """Replace every gradient of ``module`` by the all-ranks mean over samples:
+    ``sum_r n_r g_r / sum_r n_r``, with ``n_r`` each rank's ``local_rows``.
 
     One ``all_reduce`` of a flat buffer holding the weighted gradients, the row count and the module's
     floating-point buffers (averaged plainly).

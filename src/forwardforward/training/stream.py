@@ -92,8 +92,10 @@ def fit_stream(
 
     Args:
         stream: any iterable of ``(x, y)`` batches (tensors or arrays), possibly unbounded.
+        trainer: the Trainer whose step and optimiser learn.
         eval_data: held-out set with ``.x``/``.y``, evaluated every ``eval_every`` trained samples and at
             the end of the stream.
+        eval_every: trained samples between evaluations (``None``: at the end only).
         buffer_size: the most samples held at once: those waiting for a step plus the item just pulled
             (exact as long as no item is larger than the ones before it). Default
             ``batch_size``, or the first item's size when that is not given either.
@@ -223,8 +225,9 @@ class _StreamRun:
 
 
 def batches(data: Any, batch_size: int, seed: int | None = 0, classes: Iterable[int] | None = None) -> Any:
-    """A stream over an in-memory dataset (``.x``/``.y``): shuffled batches, optionally of some classes
-    only. Yields views one at a time, so a consumer holds only what it keeps."""
+    """A stream over the in-memory dataset ``data`` (``.x``/``.y``): batches of ``batch_size``, shuffled
+    by ``seed`` (``None``: in order), optionally of the ``classes`` listed only. Yields one batch at a
+    time, so a consumer holds only what it keeps."""
     idx = torch.arange(len(data.y))
     if classes is not None:
         keep = torch.isin(data.y, torch.as_tensor(list(classes)))

@@ -50,7 +50,15 @@ PHASES = ("together", "halves", "alternate")
 
 
 def check_options(net: FFNetwork, opts: dict[str, Any]) -> None:
-    """The Trainer's argument checks, each a one-line error naming the argument and what it takes."""
+    """The Trainer's argument checks, each a one-line error naming the argument and what it takes.
+
+    Args:
+        net: the network to be trained (its layers, head and losses decide what is allowed).
+        opts: the Trainer's arguments by name (its ``locals()``).
+
+    Raises:
+        ValueError: the first argument that is out of range or does not fit ``net``.
+    """
     if opts["schedule"] not in SCHEDULES:
         raise ValueError(f"unknown schedule {opts['schedule']!r}; valid: {', '.join(SCHEDULES)}")
     if opts["hard_source"] not in ("head", "goodness"):
@@ -123,8 +131,10 @@ class Trainer:
         seed: seeds shuffling, augmentation and negatives (initialisation is seeded where the net is built).
         device: where to train; defaults to the network's device.
         out_dir: where checkpoints and metrics go (nothing is written when ``None``).
-        callbacks: extra :class:`Callback`s (progress bar, CSV/JSON and TensorBoard loggers and the
-            checkpoint are added when ``out_dir`` is given).
+        callbacks: extra :class:`Callback`s (the CSV/JSON loggers and the checkpoint are added when
+            ``out_dir`` is given).
+        progress: a tqdm bar per epoch on the main process when stderr is a terminal.
+        tensorboard: also log the metrics for TensorBoard under ``out_dir``.
         config: the full config recorded in checkpoints so ``ff eval`` and ``ff.load`` can rebuild the net.
         negatives_refresh: greedy: redraw the whole set's negatives every N epochs.
         layerwise_step: back-propagate and step each layer before the next layer's forward: memory flat in
@@ -228,8 +238,12 @@ class Trainer:
         ``[N, ...]`` and ``.y`` ``[N]``), an ``(x, y)`` tuple of tensors or arrays, a
         ``torch.utils.data.Dataset`` of ``(x, y)`` items or a ``DataLoader`` of ``(x, y)`` batches: they are
         read into memory once (:func:`~forwardforward.data.convert.as_dataset`), because every epoch draws
-        its own batches, negatives and augmentation from the whole set. ``resume`` continues from a
-        checkpoint.
+        its own batches, negatives and augmentation from the whole set. ``batch_size`` is the number of
+        examples per optimiser step. ``resume`` continues from a checkpoint (a file or a run folder).
+
+        Raises:
+            ValueError: ``epochs`` or ``batch_size`` below 1, or an empty training set.
+            NonFiniteLossError: a loss became NaN or infinite.
         """
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
@@ -266,8 +280,9 @@ class Trainer:
         buffer_size: int | None = None,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
-        """Learn from one pass over an iterable of ``(x, y)`` batches with bounded memory, evaluating every
-        ``eval_every`` samples; see :func:`forwardforward.training.stream.fit_stream` (``kwargs``)."""
+        """Learn from one pass over ``stream``, an iterable of ``(x, y)`` batches, with bounded memory (at
+        most ``buffer_size`` samples held), evaluating on ``eval_data`` every ``eval_every`` samples; see
+        :func:`forwardforward.training.stream.fit_stream`, which ``kwargs`` go to."""
         from .stream import fit_stream
 
         return fit_stream(self, stream, eval_data, eval_every, buffer_size, **kwargs)
@@ -275,10 +290,12 @@ class Trainer:
     def train_step(
         self, x: torch.Tensor, y: torch.Tensor | None, layers: Sequence[int] | None = None
     ) -> dict:
-        """One optimiser step on a batch of raw samples and their true labels; returns its statistics.
+        """One optimiser step on a batch of raw samples ``x`` and their true labels ``y``; returns its
+        statistics (``loss/i``, ``sep/i``, ``g_pos/i``, ``g_neg/i``, ``loss/head``).
 
         Every process of a data-parallel run is given the whole batch; each computes the layers on its own
-        rows. Labels are never read by a network without a label embedding (unsupervised FF).
+        rows. Labels are never read by a network without a label embedding (unsupervised FF). Only the
+        indices in ``layers`` (default all) learn.
         """
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else nullcontext()
         with autocast:
@@ -290,6 +307,7 @@ class Trainer:
 
         With ``module`` (the layer-wise step) the gradients are zeroed by the caller once per training
         step, and ``module``'s are dropped after its step so the next ``update`` leaves it alone.
+        ``optimizer`` replaces the Trainer's own for this update (the greedy schedule's head).
         """
         apply_update(
             optimizer or self.optimizer,
@@ -307,10 +325,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ helpers
     def batches(self, n: int, batch_size: int) -> list[torch.Tensor]:
-        """A shuffled epoch of index batches (the same on every process of a data-parallel run)."""
+        """A shuffled epoch of index batches of ``batch_size`` over ``n`` samples, drawn from the Trainer's
+        generator (so the same on every process of a data-parallel run)."""
         return list(torch.randperm(n, generator=self.generator).split(batch_size))
 
     def set_lr(self) -> None:
+        """Set every parameter group's learning rate for the coming step: its base rate times the
+        cooldown factor of this step (or, with ``cooldown_every="epoch"``, of this epoch)."""
         if self.cooldown_every == "epoch":
             f = epoch_cooldown_factor(self.epoch + 1, self.total_epochs, self.cooldown_start)
         else:
@@ -321,7 +342,16 @@ class Trainer:
     def check_finite(
         self, losses: Sequence[torch.Tensor], head_loss: torch.Tensor | None, layers: Sequence[int] | None
     ) -> None:
-        """Stop with a message naming the layer, epoch and step when a loss is NaN or infinite."""
+        """Stop with a message naming the layer, epoch and step when a loss is NaN or infinite.
+
+        Args:
+            losses: the layers' losses.
+            head_loss: the head's loss, or ``None``.
+            layers: the layer indices ``losses`` belong to (``None``: 0, 1, ...).
+
+        Raises:
+            NonFiniteLossError: one of them is NaN or infinite.
+        """
         names = [f"layer {i}" for i in (layers if layers is not None else range(len(losses)))]
         items = list(zip(names, losses)) + ([("the linear head", head_loss)] if head_loss is not None else [])
         for name, loss in items:
@@ -342,6 +372,9 @@ class Trainer:
 
     def end_epoch(self, sums: dict[str, float], batches: int, seconds: float, eval_data: Any) -> None:
         """Record an epoch's mean statistics (and its evaluation), then tell the callbacks.
+
+        ``sums`` are the epoch's per-step statistics summed over its ``batches`` steps; ``eval_data`` (or
+        ``None``) is evaluated after the epoch.
 
         Three clocks, each named for what it counts: ``seconds`` is this epoch's training steps alone;
         ``train_seconds`` the training steps of every epoch so far (evaluation and checkpoints excluded, so
@@ -385,6 +418,8 @@ class Trainer:
         }
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
+        """Take back a :meth:`state_dict` (a loaded checkpoint ``ckpt``): weights, optimiser, counters, RNG
+        states (the global torch one too), history and the negatives' state."""
         self.net.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.epoch, self.phase, self.step_count = ckpt["epoch"], ckpt["phase"], ckpt["step_count"]
@@ -394,6 +429,7 @@ class Trainer:
         self.negatives.restore(ckpt.get("negatives"))
 
     def save_checkpoint(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` to ``path`` atomically; returns the path."""
         return save_atomic(self.state_dict(), path)
 
 
