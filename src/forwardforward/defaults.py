@@ -203,7 +203,7 @@ class TrainerConfig:
     schedule: str = "all"  # all (every layer every batch) | greedy (layer by layer, each for `epochs`)
     # how positives and negatives meet: together (one loss on positives and negatives) | halves (each its own
     # forward pass and half of the loss, one update) | alternate (an update per half: positives and
-    # negatives never share one)
+    # negatives never share one; the negatives are made after the positive update, by the updated model)
     phases: str = "together"
     epochs: int = 20  # per layer for the greedy schedule
     batch_size: int = 64  # examples per optimiser step

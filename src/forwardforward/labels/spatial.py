@@ -109,8 +109,8 @@ class SpatialOverlay(LabelEmbedding):
         return x.flatten(1)
 
     def codes(self, input_dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """``[C, input_dim]`` on ``device`` in ``dtype``: class ``c``'s strips, scaled by ``strength``, in every
-        image channel."""
+        """``[C, input_dim]`` on ``device`` in ``dtype``: class ``c``'s strips, scaled by ``strength``, in
+        every image channel."""
         c, h, w = image_shape(input_dim, self.shape)
         strips = strip_patterns(self.num_classes, h, w, self.cycles).to(device, dtype)
         return (self.strength * strips).unsqueeze(1).expand(-1, c, -1, -1).flatten(1)
