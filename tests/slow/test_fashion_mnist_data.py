@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -24,11 +23,7 @@ def root() -> Path:
 
 def test_real_fashion_mnist(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FF_DATA_DIR", raising=False)
-    start = time.perf_counter()
-    splits = load("fashion-mnist", root, download=False)
-    elapsed = time.perf_counter() - start
-    # The spec is "well under 2 s"; the bound here is loose so a busy CI machine does not flake.
-    assert elapsed < 10, f"loading took {elapsed:.1f} s"
+    splits = load("fashion-mnist", root, download=False)  # its speed: benchmarks/load_speed.py
 
     train, test = splits.train, splits.test
     assert (len(train), len(test)) == (60000, 10000)
