@@ -36,7 +36,11 @@ def test_sweep_bar_chart_fits_every_bar_the_heads_too() -> None:
     tops = [100 * (sum(v) / 2) for v in ([0.40, 0.50], [0.95, 0.97], [0.90, 0.92], [0.88, 0.89])]
     assert low <= min(tops) - 4 and high >= max(tops) + 1  # error bars (std) included
     assert low >= 0 and high <= 100
-    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    assert ax.get_title("left") and ax.get_xlabel() and ax.get_ylabel()
+    fig.canvas.draw()  # the legend sits above the axes, where it hides no bar
+    renderer = fig.canvas.get_renderer()
+    legend, axes = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert legend.y0 >= axes.y1 - 1
 
 
 def test_run_curves_have_integer_epoch_ticks_titles_and_labels() -> None:

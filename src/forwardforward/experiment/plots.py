@@ -98,8 +98,9 @@ def accuracy_figure(groups: Sequence[Any], labels: Sequence[str]) -> Any:
     ax.set_xticks(range(len(groups)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_xlabel("setting")
-    ax.set_title("Test accuracy per setting (mean ± std over seeds)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title("Test accuracy per setting (mean ± std over seeds)", fontsize=10, loc="left", pad=18)
+    # above the axes, never over a bar: with many settings every corner of the plot holds one
+    ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)
     return fig
 
 
