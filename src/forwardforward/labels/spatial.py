@@ -13,8 +13,8 @@ image itself:
   *mapped onto the image* (added to its pixels in every image channel): no extra channel, so the first layer
   sees the label and the image mixed in the same values.
 
-All are additive codes (``base(x)`` = the image with an empty label channel, ``codes[c]`` = the label
-channel alone), so they keep the :class:`~forwardforward.labels.LabelEmbedding` contract: the network's
+All are additive codes (``base(x)`` = the image, with an empty label channel where there is one;
+``codes[c]`` = the label alone), so they keep the :class:`~forwardforward.labels.LabelEmbedding` contract: the network's
 all-label scoring computes the first convolution of the image once and of the C codes once.
 
 The image shape is ``shape=(C, H, W)``; without it a single-channel image as close to square as the input
