@@ -14,8 +14,9 @@ image itself:
   sees the label and the image mixed in the same values.
 
 All are additive codes (``base(x)`` = the image, with an empty label channel where there is one;
-``codes[c]`` = the label alone), so they keep the :class:`~forwardforward.labels.LabelEmbedding` contract: the network's
-all-label scoring computes the first convolution of the image once and of the C codes once.
+``codes[c]`` = the label alone), so they keep the :class:`~forwardforward.labels.LabelEmbedding`
+contract: the network's all-label scoring computes the first convolution of the image once and of the C
+codes once.
 
 The image shape is ``shape=(C, H, W)``; without it a single-channel image as close to square as the input
 size allows is assumed (784 -> 1x28x28). The label channel has the image's height and width.
