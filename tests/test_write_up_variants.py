@@ -266,14 +266,16 @@ def test_alternate_phases_never_mix_positives_and_negatives_in_an_update(monkeyp
     assert math.isfinite(trainer.history[-1]["loss/head"])  # the head learns in the positive phase
 
 
-def test_alternate_updates_take_only_their_own_half_of_the_loss(monkeypatch) -> None:
-    cfg = load_config(
-        None,
-        ["trainer.phases=alternate", "model.loss=softplus", "model.hidden=[8]", "model.head=false",
-         "trainer.negatives=random", "trainer.progress=false"],
-    )  # fmt: skip
+def _alternating(*overrides: str):  # type: ignore[no-untyped-def]
+    """A network for the 12-value blobs and its Trainer with ``trainer.phases=alternate``."""
+    base = ["trainer.phases=alternate", "model.loss=softplus", "trainer.progress=false"]
+    cfg = load_config(None, [*base, *overrides])
     net = build_network(cfg, 12, 3)
-    trainer = build_trainer(cfg, net)
+    return net, build_trainer(cfg, net)
+
+
+def test_alternate_updates_take_only_their_own_half_of_the_loss(monkeypatch) -> None:
+    net, trainer = _alternating("model.hidden=[8]", "model.head=false", "trainer.negatives=random")
     grads: list[dict[str, torch.Tensor]] = []
     trainer.optimizer.step = lambda *a, **k: grads.append(  # record, do not move the weights
         {k: p.grad.clone() for k, p in net.named_parameters() if p.grad is not None}
@@ -296,13 +298,7 @@ def test_alternate_updates_take_only_their_own_half_of_the_loss(monkeypatch) -> 
 
 
 def test_alternate_phases_learn_image_ff() -> None:
-    cfg = load_config(
-        None,
-        ["trainer.phases=alternate", "model.loss=softplus", "model.hidden=[32,32]", "trainer.negatives=hard",
-         "trainer.progress=false", "trainer.lr=0.01"],
-    )  # fmt: skip
-    net = build_network(cfg, 12, 3)
-    trainer = build_trainer(cfg, net)
+    _, trainer = _alternating("model.hidden=[32,32]", "trainer.negatives=hard", "trainer.lr=0.01")
     trainer.fit(_blobs(192), 5, 32, eval_data=_blobs(96))
     assert trainer.history[-1]["eval/head_accuracy"] > 0.9  # chance is 1/3
     assert trainer.history[-1]["g_pos/0"] > trainer.history[-1]["g_neg/0"]
