@@ -21,6 +21,7 @@ from ..labels.embeddings import LABELS
 from ..losses import LOSSES, FFLoss
 from ..models.kinds import MODEL_KINDS
 from ..negatives import NEGATIVES
+from ..negatives.images import PAIR_MODES
 from ..normalize import NORMALIZE
 from ..optim import OPTIMIZERS, torch_optimizers
 from ..registry import Registry, suggest
@@ -85,7 +86,7 @@ def check_names(cfg: DictConfig) -> None:
         ("trainer.hard_source", t.hard_source, ["head", "goodness"]),
         ("model.test_views", m.test_views, list(TEST_VIEWS)),
         ("sequence.negatives", cfg.sequence.negatives, ["teacher", "sleep"]),
-        ("unsup.pairs", cfg.unsup.pairs, ["mean", "concat"]),
+        ("unsup.pairs", cfg.unsup.pairs, list(PAIR_MODES)),
     ):
         if value not in valid:
             raise _unknown(key, value, valid)

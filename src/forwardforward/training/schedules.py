@@ -20,6 +20,7 @@ interface.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -72,17 +73,17 @@ def fit_alternate(trainer: Any, train: Any, epochs: int, batch_size: int, eval_d
         neg_batches = trainer.batches(len(own.y), batch_size) if own is not None else None
         sums: dict[str, float] = {}
         bar = progress_bar(trainer, len(pos_batches), f"epoch {trainer.epoch + 1}/{epochs} (wake/sleep)")
+        local, separate = trainer.strategy.local, trainer.phases == "alternate"
         for j, pos in enumerate(pos_batches):
             x_pos, y_pos = train.x[pos].to(trainer.device), train.y[pos].to(trainer.device)
             if trainer.augment is not None:  # as fit_all does: the positives are what the batch shows
                 x_pos = trainer.augment(x_pos, trainer.generator)
             idx = None if neg_batches is None else neg_batches[j]
-
-            def make_negatives(x_pos=x_pos, y_pos=y_pos, idx=idx, own=own) -> torch.Tensor:  # type: ignore[no-untyped-def]
-                return negative_inputs(trainer, x_pos, y_pos, own, idx)
-
-            local = trainer.strategy.local
-            head_loss = head_term(trainer, local(x_pos), local(y_pos))[0]  # the head learns from real data
+            # The head learns from real data; its scores pick hard negatives unless an update comes first.
+            head_loss, scores, _ = head_term(trainer, local(x_pos), local(y_pos))
+            make_negatives = functools.partial(
+                negative_inputs, trainer, x_pos, y_pos, own, idx, None if separate else scores
+            )
             row = wake_sleep(trainer, trainer.net.embed(x_pos, y_pos), make_negatives, head_loss)
             trainer.step_count += 1
             accumulate(sums, row)
@@ -95,11 +96,17 @@ def fit_alternate(trainer: Any, train: Any, epochs: int, batch_size: int, eval_d
 
 
 def negative_inputs(
-    trainer: Any, x: torch.Tensor, y: torch.Tensor, own: Any, idx: torch.Tensor | None
+    trainer: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    own: Any,
+    idx: torch.Tensor | None,
+    scores: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """A sleep step's embedded negatives for ``trainer``'s network: the source's epoch data ``own`` at
     ``idx``, its next batch (made now by the current model), or the negatives it draws for the positives
-    ``x`` with true labels ``y``."""
+    ``x`` with true labels ``y``, from the class ``scores`` of the current model when given (the head's,
+    already computed), else scored now as the one-step path scores them."""
     net, strategy, device = trainer.net, trainer.strategy, trainer.device
     if own is not None:
         return net.embed(own.x[idx].to(device), own.y[idx].to(device))
@@ -107,13 +114,15 @@ def negative_inputs(
     if made is not None:
         return net.embed(made[0].to(device), made[1].to(device))
 
-    def scores() -> torch.Tensor:
+    def class_scores() -> torch.Tensor:
+        if scores is not None:
+            return scores
         if trainer.hard_source == "head" and net.head is not None:  # as the one-step path reads them
             with torch.no_grad():
-                return strategy.gather(net.head(net.features(strategy.local(x))))
+                return strategy.gather(net.head_logits(strategy.local(x)))
         return strategy.gather(net.scores(strategy.local(x)))
 
-    return trainer.negatives_now().pair(net, x, y, scores, trainer.generator)[1]
+    return trainer.negatives_now().pair(net, x, y, class_scores, trainer.generator)[1]
 
 
 def wake_sleep(
