@@ -15,7 +15,10 @@ OUT=${2:-study}
 JOBS=${3:-2}
 SUBSET=${4:-null}
 CFG=configs/fmnist-mlp.yaml
-QUICK=(data.root="$ROOT" data.train_subset="$SUBSET" data.val_fraction=0.0333 trainer.epochs=4)
+# The recipe as it was when the study ran (before issue 22 centred the data and scored with both layers,
+# 5 epochs): the study's figures stay reproducible.
+STUDY_RECIPE=(data.center=false model.score_layers=null trainer.epochs=16 trainer.fused=false)
+QUICK=("${STUDY_RECIPE[@]}" data.root="$ROOT" data.train_subset="$SUBSET" data.val_fraction=0.0333 trainer.epochs=4)
 HALF=('model.hidden=[500,500]')
 RUN=(--seeds 3 --jobs "$JOBS" --threads 1)
 start=$(date +%s)
@@ -58,6 +61,6 @@ sweep "${QUICK[@]}" "${HALF[@]}" model.label_strength=1.0,2.0,5.0,10.0 "${RUN[@]
 # 8. what each layer knows: three hidden layers, per-layer accuracy and all layers vs all but the first
 sweep "${QUICK[@]}" 'model.hidden=[500,500],[500,500,500]' "${RUN[@]}" --out "$OUT/8-layers"
 # 1. FF vs backprop learning curves on the full training set (one seed: each run takes minutes)
-sweep data.root="$ROOT" method=ff,backprop --seeds 1 --jobs "$JOBS" --threads 1 --out "$OUT/1-ff-vs-backprop"
+sweep "${STUDY_RECIPE[@]}" data.root="$ROOT" method=ff,backprop --seeds 1 --jobs "$JOBS" --threads 1 --out "$OUT/1-ff-vs-backprop"
 
 echo "literature study: $(( $(date +%s) - start )) s in all" | tee "$OUT/TIME.txt"

@@ -9,7 +9,8 @@ first trained briefly (``--epochs`` epochs on the first ``--train-subset`` shuff
 point is a network whose scores are not random, not a good one); with it, the checkpoint's weights are
 loaded. Each method then scores the 10,000 test images in batches of 1,000 and the script prints one JSON
 line per method (seconds, accuracy) and a summary with the speed-ups over the naive loop. The methods take
-turns batch by batch, so load changes on a shared machine affect them alike.
+turns batch by batch, in reverse order every other batch, so load changes on a shared machine and cold
+caches affect them alike.
 
 - naive: one full forward per label (10 forwards of the whole stack).
 - batched: ``FFNetwork.scores``: the first layer once plus a broadcast add of each label's code, deeper
@@ -19,7 +20,14 @@ turns batch by batch, so load changes on a shared machine affect them alike.
 - int8+rescore: ``CascadeScorer``: int8 scores; rows whose int8 lead is under the calibrated margin get
   their top ``--rescore-keep`` labels re-scored in float. The margin is calibrated on ``--calibrate``
   training images (twice the 99.9th percentile of the int8 score error), never on the test set.
-Quantising and calibrating are one-off set-up costs, printed separately and not counted in the timings.
+- fused-int8, fused-int8+rescore: the same two with ``FusedInt8Scorer`` (8-bit affine codes, each deep
+  layer's elementwise work compiled into one step) as the fast scorer; ``--no-fused`` skips them,
+  ``--no-compile`` runs its steps eagerly, ``--fused-prune-after L`` turns on its calibrated pruning after
+  layer L (margin: the ``--quantile`` of the catch-up on the calibration images).
+- one-forward: not a prediction, the unit of cost: one float forward of the whole stack with one label
+  (label 0) per image, with every layer's goodness. The summary gives each method's time in these units.
+Quantising, compiling (the fused scorer's first call, on the calibration images) and calibrating are
+one-off set-up costs, printed separately and not counted in the timings.
 """
 
 from __future__ import annotations
@@ -57,6 +65,14 @@ def main() -> None:
         help="score with these layers' goodness instead of the network's own score_layers",
     )
     p.add_argument("--no-int8", action="store_true", help="skip the int8 methods")
+    p.add_argument("--no-fused", action="store_true", help="skip the fused int8 methods")
+    p.add_argument("--no-compile", action="store_true", help="run the fused scorer's steps eagerly")
+    p.add_argument(
+        "--fused-prune-after",
+        type=int,
+        default=None,
+        help="calibrated pruning in the fused scorer after this layer (FusedInt8Scorer.calibrate_pruning)",
+    )
     p.add_argument("--rescore-keep", type=int, default=2, help="labels re-scored exactly per close call")
     p.add_argument("--calibrate", type=int, default=2000, help="training images for the int8 error margin")
     p.add_argument("--quantile", type=float, default=0.999, help="error quantile the margin doubles")
@@ -83,8 +99,15 @@ def main() -> None:
         net.score_layers = net._check_indices(a.score_layers, "--score-layers")
     test = splits.test if a.test_subset is None else splits.test.subset(torch.arange(a.test_subset))
     layers = net.score_layers
+
+    def one_forward(x: torch.Tensor) -> torch.Tensor:
+        acts = net.activities(net.embed(x, torch.zeros(x.shape[0], dtype=torch.long)))
+        goodness = torch.stack([layer.goodness(h) for layer, h in zip(net.layers, acts)], 1)
+        return goodness.sum(1, keepdim=True).expand(-1, net.num_classes)  # [B, C] so the loop can argmax it
+
     methods = {
         "naive": lambda x: net.label_goodness_naive(x)[:, :, layers].sum(2),
+        "one-forward": one_forward,
         "batched": lambda x: net.scores(x),
     }
     for k in a.keep:
@@ -104,21 +127,38 @@ def main() -> None:
         setup["calibrate_seconds"] = round(time.perf_counter() - t0, 2)
         methods["int8"] = fast.scores
         methods[f"int8+rescore(keep={a.rescore_keep})"] = cascade.scores
-    # Methods take turns on every batch, so a load change on a shared machine hits all of them alike.
+    fused_cascade = None
+    if not a.no_fused:
+        t0 = time.perf_counter()
+        fused = ff.inference.FusedInt8Scorer(net, compile=not a.no_compile)
+        fused_cascade = ff.inference.CascadeScorer(net, fused, keep=a.rescore_keep)
+        calib = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(1))[: a.calibrate]
+        for n in (a.batch, a.batch - 1):  # compile for a full batch and another size (dynamic shapes)
+            fused.scores(splits.train.x[calib][:n])
+        setup["fused_compile_seconds"] = round(time.perf_counter() - t0, 2)
+        if a.fused_prune_after is not None:
+            margin = fused.calibrate_pruning(splits.train.x[calib], a.fused_prune_after, quantile=a.quantile)
+            setup["fused_prune_margin"] = round(margin, 4)
+        setup["fused_margin"] = round(fused_cascade.calibrate(splits.train.x[calib], quantile=a.quantile), 4)
+        fused.pairs = fused.pruned = 0  # count the test images' pairs only
+        methods["fused-int8"] = fused.scores
+        methods[f"fused-int8+rescore(keep={a.rescore_keep})"] = fused_cascade.scores
+    # Methods take turns on every batch, so a load change on a shared machine hits all of them alike; the
+    # order reverses every other batch, so no method always runs first (on caches the others left cold).
     seconds = dict.fromkeys(methods, 0.0)
     correct = dict.fromkeys(methods, 0)
     agree = dict.fromkeys(methods, 0)  # predictions equal to the naive loop's
     with torch.no_grad():
-        for s in range(0, len(test.y), a.batch):
+        for j, s in enumerate(range(0, len(test.y), a.batch)):
             xb, yb = test.x[s : s + a.batch], test.y[s : s + a.batch]
-            reference = None
-            for name, score in methods.items():
+            preds = {}
+            for name in list(methods) if j % 2 == 0 else list(methods)[::-1]:
                 t0 = time.perf_counter()
-                pred = score(xb).argmax(1)
+                preds[name] = methods[name](xb).argmax(1)
                 seconds[name] += time.perf_counter() - t0
+            for name, pred in preds.items():
                 correct[name] += int((pred == yb).sum())
-                reference = pred if reference is None else reference  # naive runs first
-                agree[name] += int((pred == reference).sum())
+                agree[name] += int((pred == preds["naive"]).sum())
     results = {}
     for name in methods:
         results[name] = {
@@ -139,8 +179,17 @@ def main() -> None:
                 "test_images": len(test.y),
                 **setup,
                 "rescored_fraction": None if cascade is None else round(cascade.rescored / cascade.seen, 4),
+                "fused_pruned_fraction": None
+                if fused_cascade is None or not fused.pairs
+                else round(fused.pruned / fused.pairs, 4),
+                "fused_rescored_fraction": None
+                if fused_cascade is None
+                else round(fused_cascade.rescored / fused_cascade.seen, 4),
                 "speedup_over_naive": {
                     k: round(naive["seconds"] / v["seconds"], 2) for k, v in results.items()
+                },
+                "time_in_forward_passes": {
+                    k: round(v["seconds"] / results["one-forward"]["seconds"], 2) for k, v in results.items()
                 },
                 "accuracy_points_vs_naive": {
                     k: round(100 * (v["accuracy"] - naive["accuracy"]), 2) for k, v in results.items()

@@ -21,7 +21,13 @@ import time
 import torch
 
 import forwardforward as ff
-from forwardforward.experiment.build import build_network, build_trainer, sample_shape, train_backprop_twin
+from forwardforward.experiment.build import (
+    build_network,
+    build_trainer,
+    load_data,
+    sample_shape,
+    train_backprop_twin,
+)
 
 
 def main(argv: list[str]) -> None:
@@ -31,7 +37,7 @@ def main(argv: list[str]) -> None:
     overrides = [a for a in argv if "=" in a]
     cfg = ff.load_config(path, [*overrides, "trainer.progress=false"])
     t_start = time.perf_counter()
-    splits = ff.data.load(cfg.data.name, root=cfg.data.root, seed=cfg.trainer.seed)
+    splits = load_data(cfg)  # as ff train loads it: data.center and data.train_subset applied
     out: dict = {"dataset": cfg.data.name, "config": path, "overrides": overrides}
     t = cfg.trainer
     if backprop:

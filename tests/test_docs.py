@@ -68,17 +68,21 @@ def _ff_train(tmp_path: Path, kernels: str) -> tuple[str, str]:
 def test_readme_first_result_row_is_what_ff_train_gives(tmp_path: Path) -> None:
     """Rerun the row's command and compare its accuracies with the README's, to the two decimals it prints.
 
-    A seeded run repeats exactly on one kind of CPU, but AVX2 and AVX-512 kernels round differently and the
-    run drifts apart: the row quotes both, and each is checked with PyTorch's kernels pinned to it (AVX-512
-    only where the CPU has it)."""
+    A seeded run repeats exactly on one kind of CPU, but AVX2 and AVX-512 kernels round differently, and the
+    matrix-product library picks its kernels by CPU model (an AMD EPYC and an Intel Xeon, both AVX-512, gave
+    different runs): the row quotes AVX2 and AVX-512 figures for each CPU measured, and each run, with
+    PyTorch's kernels pinned (AVX-512 only where the CPU has it), must give one of its kind's pairs exactly.
+    """
     _model, data, accuracy, _, command = first_results_row()
     assert command == "`ff train`" and data.startswith("digits"), "the first row is not the default run"
     quoted = re.findall(r"([\d.]+)% goodness, ([\d.]+)% head", accuracy)
-    assert len(quoted) == 2 and "AVX-512" in accuracy, f"cannot read the row's two accuracies: {accuracy!r}"
+    assert len(quoted) == 4 and "AVX-512" in accuracy, f"cannot read the row's accuracies: {accuracy!r}"
+    by_kind = {"avx2": {quoted[0], quoted[2]}, "avx512": {quoted[1], quoted[3]}}  # the row's order
     kernels = ["avx2"] + (["avx512"] if "avx512f" in Path("/proc/cpuinfo").read_text() else [])
-    for kind, want in zip(kernels, quoted):
+    for kind in kernels:
         measured = _ff_train(tmp_path, kind)
-        assert want == measured, (
-            f"README says {want[0]}% goodness, {want[1]}% head with {kind} kernels; `ff train` gives "
-            f"{measured[0]}% goodness, {measured[1]}% head"
+        assert measured in by_kind[kind], (
+            f"README quotes {sorted(by_kind[kind])} (goodness, head) with {kind} kernels; `ff train` gives "
+            f"{measured[0]}% goodness, {measured[1]}% head: a new CPU model (add its figures to the row) or "
+            "a changed default run"
         )

@@ -8,6 +8,7 @@ when it loaded.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ..models.kinds import MODEL_KINDS, as_image_shape, conv_specs, flat_size
 from ..models.sequence import DreamNegatives
 from ..negatives import NEGATIVES, HardLabel, Negatives, RandomLabel, SelfContrastivePairs, build_negatives
 from ..network import FFNetwork
+from ..optim import optimizer_class
 from ..training.callbacks import Callback
 from ..training.devices import resolve_device
 from ..training.strategies import SingleProcess
@@ -198,11 +200,20 @@ def augmentation(cfg: DictConfig) -> Any:
 
 
 def optimizer_kwargs(cfg: DictConfig) -> dict[str, Any]:
-    """Extra optimiser arguments the config ``cfg`` sets: ``trainer.momentum`` (SGD, RMSprop) and
-    everything in ``trainer.optimizer_kwargs``."""
+    """Extra optimiser arguments the config ``cfg`` sets: ``trainer.momentum`` (SGD, RMSprop),
+    ``fused=True`` for ``trainer.fused`` when the optimiser has a fused kernel, and everything in
+    ``trainer.optimizer_kwargs`` (which wins)."""
     t = cfg.trainer
     extra = dict(t.get("optimizer_kwargs") or {})
-    return {**({"momentum": t.momentum} if t.momentum is not None else {}), **extra}
+    fused = {"fused": True} if t.get("fused") and has_fused_kernel(t.optimizer) else {}
+    return {**({"momentum": t.momentum} if t.momentum is not None else {}), **fused, **extra}
+
+
+def has_fused_kernel(name: str) -> bool:
+    """Whether the optimiser called ``name`` takes torch's ``fused=`` argument (Adam, AdamW, SGD,
+    Adagrad in torch 2.x); ours and unknown names do not."""
+    cls = optimizer_class(name)
+    return cls is not None and "fused" in inspect.signature(cls).parameters
 
 
 #: The config keys the backprop twin reads (``data.*`` too); the rest (goodness, loss, labels, negatives...)
@@ -221,6 +232,7 @@ BACKPROP_TWIN_KEYS = (
     "trainer.lr",
     "trainer.weight_decay",
     "trainer.momentum",
+    "trainer.fused",
     "trainer.cooldown_start",
     "trainer.seed",
     "trainer.device",

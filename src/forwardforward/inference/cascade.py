@@ -41,15 +41,17 @@ class CascadeScorer:
     """All-label scores from a fast copy of ``net``, with the close calls re-scored exactly by ``net``.
 
     ``fast`` defaults to ``quantize_int8(net)``, a snapshot of ``net``'s weights taken here: after training
-    ``net`` further, build a new scorer (and calibrate it again). ``margin=None`` must be set by
-    :meth:`calibrate` before scoring; ``margin=float("inf")`` re-scores every row (only the shortlist then
-    comes from ``fast``). Both networks score in eval mode (BatchNorm uses its running statistics); the
-    mode ``net`` was in is restored afterwards. ``keep`` (2..C) is the shortlist of the fast scorer's best
-    labels that a close call re-scores exactly.
+    ``net`` further, build a new scorer (and calibrate it again). Any module with a ``scores(x)`` method
+    returning ``[B, C]`` serves; :class:`~forwardforward.inference.fused.FusedInt8Scorer` is the faster
+    and more accurate one for MLPs (its smaller error gives a smaller margin, so fewer rows re-scored).
+    ``margin=None`` must be set by :meth:`calibrate` before scoring; ``margin=float("inf")`` re-scores
+    every row (only the shortlist then comes from ``fast``). Both networks score in eval mode (BatchNorm
+    uses its running statistics); the mode ``net`` was in is restored afterwards. ``keep`` (2..C) is the
+    shortlist of the fast scorer's best labels that a close call re-scores exactly.
     """
 
     def __init__(
-        self, net: FFNetwork, fast: FFNetwork | None = None, keep: int = 2, margin: float | None = None
+        self, net: FFNetwork, fast: torch.nn.Module | None = None, keep: int = 2, margin: float | None = None
     ) -> None:
         c = net.num_classes
         if net.labels is None or c is None or net.one_pass:
@@ -67,7 +69,8 @@ class CascadeScorer:
 
     @torch.no_grad()
     def calibrate(self, x: torch.Tensor, quantile: float = 0.999, chunk: int = 1000) -> float:
-        """Set ``margin`` to twice the ``quantile`` of ``|fast - exact|`` over every score of ``x``.
+        """Set ``margin`` to twice the ``quantile`` of ``|fast - exact|`` over every score of ``x`` (every
+        finite one: labels a pruning fast scorer dropped score ``-inf`` and are left out).
 
         Two labels' scores each off by less than ``margin / 2`` cannot swap order when they differ by
         more than ``margin``. Use held-out training images: calibrating on the test set would leak it.
@@ -80,7 +83,9 @@ class CascadeScorer:
         errors = []
         with _eval_mode(self.net), _eval_mode(self.fast):
             for xb in x.split(chunk):
-                errors.append((self.fast.scores(xb) - self.net.scores(xb)).abs().flatten())
+                fast = self.fast.scores(xb)
+                kept = torch.isfinite(fast)  # a pruning fast scorer's -inf labels are never compared
+                errors.append((fast - self.net.scores(xb))[kept].abs())
         err = torch.cat(errors).float()
         # torch.quantile refuses very large inputs; the order statistic is the same thing.
         rank = min(err.numel() - 1, max(0, math.ceil(quantile * err.numel()) - 1))
