@@ -45,6 +45,14 @@ def test_affine_codes_rebuild_the_normalised_row_within_half_a_step(
     assert (codes[spread].amin(1) == -128).all() and (codes[spread].amax(1) == 127).all()
 
 
+def trained_net(make_net: Callable[..., FFNetwork], train: ff.data.ArrayDataset) -> FFNetwork:
+    """A seeded ``[16, 64, 64, 64]`` net trained 3 epochs on ``train`` (hard negatives): clear winners
+    for most inputs, so errors and pruning are measured on a net that has learned something."""
+    net = make_net(dims=[INPUT_DIM, 64, 64, 64])
+    Trainer(net, negatives="hard", lr=0.01, seed=0, progress=False).fit(train, 3, 32)
+    return net
+
+
 def emulated_scores(net: FFNetwork, x: torch.Tensor) -> torch.Tensor:
     """What the fused scorer computes, the slow way in float64: the first layer exact, then each deep
     layer on the affinely rounded normalised states with per-unit rounded weights."""
@@ -76,8 +84,7 @@ def test_fused_scores_are_the_emulated_int8_arithmetic(make_net: Callable[..., F
 def test_fused_scores_are_closer_to_float_than_symmetric_int8(
     make_net: Callable[..., FFNetwork], blobs_train: ff.data.ArrayDataset, blobs_test: ff.data.ArrayDataset
 ) -> None:
-    net = make_net(dims=[INPUT_DIM, 64, 64, 64])
-    Trainer(net, negatives="hard", lr=0.01, seed=0, progress=False).fit(blobs_train, 3, 32)
+    net = trained_net(make_net, blobs_train)
     net.eval()
     exact = net.scores(blobs_test.x)
     fused_err = (FusedInt8Scorer(net, compile=False).scores(blobs_test.x) - exact).abs()
@@ -128,8 +135,7 @@ def test_fused_scorer_refuses_what_it_cannot_score(make_net: Callable[..., FFNet
 def test_cascade_over_the_fused_scorer_keeps_the_float_answers(
     make_net: Callable[..., FFNetwork], blobs_train: ff.data.ArrayDataset, blobs_test: ff.data.ArrayDataset
 ) -> None:
-    net = make_net(dims=[INPUT_DIM, 64, 64, 64])
-    Trainer(net, negatives="hard", lr=0.01, seed=0, progress=False).fit(blobs_train, 3, 32)
+    net = trained_net(make_net, blobs_train)
     cascade = ff.inference.CascadeScorer(net, FusedInt8Scorer(net, compile=False), keep=2)
     cascade.calibrate(blobs_train.x, quantile=1.0)
     assert torch.equal(cascade.predict(blobs_test.x), net.predict(blobs_test.x))
@@ -152,8 +158,7 @@ def test_compiled_fused_scorer_equals_the_eager_one(make_net: Callable[..., FFNe
 def test_calibrated_pruning_keeps_every_calibration_winner_and_the_kept_scores(
     make_net: Callable[..., FFNetwork], blobs_train: ff.data.ArrayDataset, blobs_test: ff.data.ArrayDataset
 ) -> None:
-    net = make_net(dims=[INPUT_DIM, 64, 64, 64])
-    Trainer(net, negatives="hard", lr=0.01, seed=0, progress=False).fit(blobs_train, 3, 32)
+    net = trained_net(make_net, blobs_train)
     net.eval()
     fused = FusedInt8Scorer(net, compile=False)
     full = fused.scores(blobs_test.x)
@@ -184,8 +189,7 @@ def test_pruning_needs_scoring_layers_on_both_sides(make_net: Callable[..., FFNe
 def test_cascade_over_a_pruning_fused_scorer_calibrates_on_the_kept_labels(
     make_net: Callable[..., FFNetwork], blobs_train: ff.data.ArrayDataset, blobs_test: ff.data.ArrayDataset
 ) -> None:
-    net = make_net(dims=[INPUT_DIM, 64, 64, 64])
-    Trainer(net, negatives="hard", lr=0.01, seed=0, progress=False).fit(blobs_train, 3, 32)
+    net = trained_net(make_net, blobs_train)
     fused = FusedInt8Scorer(net, compile=False)
     fused.calibrate_pruning(blobs_train.x, after=1, quantile=1.0)
     cascade = ff.inference.CascadeScorer(net, fused, keep=2)
