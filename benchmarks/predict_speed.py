@@ -116,14 +116,15 @@ def main() -> None:
         )
     setup = {}
     cascade = None
+    calib = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(1))[: a.calibrate]
+    calib_x = splits.train.x[calib]  # the margins' and pruning's calibration images, never test images
     if not a.no_int8:
         t0 = time.perf_counter()
         fast = ff.inference.quantize_int8(net)
         setup["quantize_seconds"] = round(time.perf_counter() - t0, 2)
         cascade = ff.inference.CascadeScorer(net, fast, keep=a.rescore_keep)
         t0 = time.perf_counter()
-        calib = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(1))[: a.calibrate]
-        setup["margin"] = round(cascade.calibrate(splits.train.x[calib], quantile=a.quantile), 4)
+        setup["margin"] = round(cascade.calibrate(calib_x, quantile=a.quantile), 4)
         setup["calibrate_seconds"] = round(time.perf_counter() - t0, 2)
         methods["int8"] = fast.scores
         methods[f"int8+rescore(keep={a.rescore_keep})"] = cascade.scores
@@ -132,14 +133,13 @@ def main() -> None:
         t0 = time.perf_counter()
         fused = ff.inference.FusedInt8Scorer(net, compile=not a.no_compile)
         fused_cascade = ff.inference.CascadeScorer(net, fused, keep=a.rescore_keep)
-        calib = torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(1))[: a.calibrate]
         for n in (a.batch, a.batch - 1):  # compile for a full batch and another size (dynamic shapes)
-            fused.scores(splits.train.x[calib][:n])
+            fused.scores(calib_x[:n])
         setup["fused_compile_seconds"] = round(time.perf_counter() - t0, 2)
         if a.fused_prune_after is not None:
-            margin = fused.calibrate_pruning(splits.train.x[calib], a.fused_prune_after, quantile=a.quantile)
+            margin = fused.calibrate_pruning(calib_x, a.fused_prune_after, quantile=a.quantile)
             setup["fused_prune_margin"] = round(margin, 4)
-        setup["fused_margin"] = round(fused_cascade.calibrate(splits.train.x[calib], quantile=a.quantile), 4)
+        setup["fused_margin"] = round(fused_cascade.calibrate(calib_x, quantile=a.quantile), 4)
         fused.pairs = fused.pruned = 0  # count the test images' pairs only
         methods["fused-int8"] = fused.scores
         methods[f"fused-int8+rescore(keep={a.rescore_keep})"] = fused_cascade.scores

@@ -8,7 +8,6 @@ when it loaded.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from ..network import FFNetwork
 from ..optim import optimizer_class
 from ..training.callbacks import Callback
 from ..training.devices import resolve_device
+from ..training.optimization import accepted_arguments
 from ..training.strategies import SingleProcess
 from ..training.trainer import Trainer
 from .config import to_dict
@@ -213,7 +213,7 @@ def has_fused_kernel(name: str) -> bool:
     """Whether the optimiser called ``name`` takes torch's ``fused=`` argument (Adam, AdamW, SGD,
     Adagrad in torch 2.x); ours and unknown names do not."""
     cls = optimizer_class(name)
-    return cls is not None and "fused" in inspect.signature(cls).parameters
+    return cls is not None and "fused" in accepted_arguments(cls)
 
 
 #: The config keys the backprop twin reads (``data.*`` too); the rest (goodness, loss, labels, negatives...)

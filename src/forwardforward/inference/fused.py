@@ -39,12 +39,11 @@ from torch import nn
 from ..layers import FFLayer
 from ..normalize import RowScaling
 from ..scoring import first_layer_all_labels
-from .int8 import INT8_MAX, int8_matmul
+from .int8 import _SMALLEST_RANGE, Int8Linear, int8_matmul
 
 #: The affine codes' levels: 256 values, stored as ``level - 128`` in int8.
 LEVELS = 255
 OFFSET = 128
-_SMALLEST_RANGE = 1e-30  # a constant row (a dead ReLU state) gets a finite step, so its codes are 0 - 128
 
 
 def affine_codes(h: torch.Tensor, normalize: RowScaling) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -57,6 +56,7 @@ def affine_codes(h: torch.Tensor, normalize: RowScaling) -> tuple[torch.Tensor, 
     """
     factor = normalize.scale(h.square().sum(1, keepdim=True), h.shape[1])
     low = h.amin(1, keepdim=True)
+    # A constant row (a dead ReLU state) gets a finite step, so its codes are all 0 - 128.
     step = (h.amax(1, keepdim=True) - low).clamp_min(_SMALLEST_RANGE) / LEVELS
     codes = torch.round((h - low) / step).clamp(0, LEVELS).sub(OFFSET).to(torch.int8)
     return codes, factor * step, factor * (low + OFFSET * step)
@@ -85,15 +85,12 @@ class _Int8Step(nn.Module):
 
     def __init__(self, layer: FFLayer, pass_on: bool) -> None:
         super().__init__()
-        linear = layer.block
-        assert isinstance(linear, nn.Linear)
-        weight = linear.weight.detach().float()
-        scale = weight.abs().amax(1).clamp_min(_SMALLEST_RANGE) / INT8_MAX  # [out]
-        codes = torch.round(weight / scale.unsqueeze(1)).clamp(-INT8_MAX, INT8_MAX).to(torch.int8)
-        self.register_buffer("weight_codes", codes.t().contiguous())  # [in, out], the product's layout
-        self.register_buffer("weight_scale", scale)
-        self.register_buffer("column_sums", codes.sum(1).float())  # S_j: what the shift and minimum add
-        bias = linear.bias.detach().float().clone() if linear.bias is not None else torch.zeros(len(scale))
+        assert isinstance(layer.block, nn.Linear)
+        weights = Int8Linear.from_linear(layer.block)  # per-unit symmetric codes, [in, out]
+        self.register_buffer("weight_codes", weights.weight_codes)
+        self.register_buffer("weight_scale", weights.weight_scale)
+        self.register_buffer("column_sums", weights.weight_codes.sum(0).float())  # S_j: shift and minimum
+        bias = weights.bias if weights.bias is not None else torch.zeros_like(weights.weight_scale)
         self.register_buffer("bias", bias)
         self.activation = copy.deepcopy(layer.activation)
         self.goodness = copy.deepcopy(layer.goodness)

@@ -29,7 +29,7 @@ def build_optimizer(
         raise ValueError(
             f"unknown optimizer {name!r}; valid: {', '.join(valid)}.{suggest(name.lower(), valid)}"
         )
-    accepted = set(inspect.signature(cls).parameters) - {"self", "params"}
+    accepted = accepted_arguments(cls)
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
         raise ValueError(
@@ -37,6 +37,11 @@ def build_optimizer(
             f"(trainer.optimizer_kwargs); it takes: {', '.join(sorted(accepted))}"
         )
     return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+def accepted_arguments(cls: type[torch.optim.Optimizer]) -> set[str]:
+    """The keyword arguments the optimiser class ``cls`` takes besides its parameters."""
+    return set(inspect.signature(cls).parameters) - {"self", "params"}
 
 
 def param_groups(
@@ -116,6 +121,7 @@ def epoch_cooldown_factor(epoch: int, epochs: int, cooldown_start: float) -> flo
 
 __all__ = [
     "COOLDOWN_EVERY",
+    "accepted_arguments",
     "build_optimizer",
     "cooldown_factor",
     "epoch_cooldown_factor",
