@@ -248,14 +248,15 @@ class RecurrentConfig:
     """model.kind=recurrent (forwardforward.recurrent): Hinton's recurrent net with top-down input.
 
     Attributes:
-        damping: the new state is ``damping * computed + (1 - damping) * old``.
+        damping: the new state is ``damping * computed + (1 - damping) * old``; 0.7, the paper's "0.3 of
+            the old state plus 0.7 of the computed one".
         iterations: synchronous steps per example.
         score_from: the first step (1-based) whose goodness prediction averages.
         score_to: the last step (1-based) whose goodness prediction averages.
         train_from: the first step whose goodness is trained.
     """
 
-    damping: float = 0.3  # new state = damping * computed + (1 - damping) * old
+    damping: float = 0.7  # new state = damping * computed + (1 - damping) * old (0.7: as published)
     iterations: int = 8  # synchronous steps per example
     score_from: int = 3  # prediction averages goodness over steps score_from..score_to (1-based)
     score_to: int = 5  # the last step prediction averages goodness over (1-based)

@@ -4,8 +4,8 @@ Plain FF's weakness is that a lower layer never hears what the layers above it c
 image is treated as the frames of a video: at every time step each hidden layer computes its new activity
 from the *normalised* activities of the layer below and the layer above at the previous step, with the
 image as the input of the first layer and the (scaled one-hot) label as the "layer above" the top one.
-States are damped, ``new = damping * computed + (1 - damping) * old`` (0.3 and 0.7 as published), and the
-network runs a few synchronous iterations (8 as published).
+States are damped, ``new = damping * computed + (1 - damping) * old`` (damping 0.7 as published: 0.3 of the
+old state plus 0.7 of the computed one), and the network runs a few synchronous iterations (8 as published).
 
 Training is local in space *and* time: every layer has its own goodness and loss at every step; its input
 and its own previous state are detached, so a layer's gradient at step t reaches only its own weights
@@ -68,7 +68,7 @@ class RecurrentFFNetwork(FFNetwork):
         layers: FFLayers around :class:`UpDownBlock` s (see :meth:`build`).
         labels: an additive label code that *appends* the label (``Append``): the appended slots are cut
             off and become the top layer's top-down input.
-        damping: weight of the newly computed activity (0.3 in Hinton's net; 1 means no memory).
+        damping: weight of the newly computed activity (0.7 in Hinton's net; 1 means no memory).
         iterations: synchronous steps per example (8).
         score_from, score_to: the 1-based, inclusive window of steps whose goodness is averaged for
             prediction (3..5); the head's features are the normalised states at step ``score_to``.
@@ -81,7 +81,7 @@ class RecurrentFFNetwork(FFNetwork):
         self,
         layers: Sequence[FFLayer],
         labels: LabelEmbedding,
-        damping: float = 0.3,
+        damping: float = 0.7,
         iterations: int = 8,
         score_from: int = 3,
         score_to: int = 5,
@@ -127,7 +127,7 @@ class RecurrentFFNetwork(FFNetwork):
         num_classes: int,
         label_strength: float = 1.0,
         bias: bool = True,
-        damping: float = 0.3,
+        damping: float = 0.7,
         iterations: int = 8,
         score_from: int = 3,
         score_to: int = 5,
