@@ -4,9 +4,9 @@
 
 An FF step of an MLP is, in arithmetic, a handful of dense products per layer: the forward pass of the
 positive and the negative batch, the weight gradient (a layer's input is detached, so no input gradient is
-ever computed), and, with hard negatives from the linear head, one more forward pass of the neutral-label
-batch. This script times ``--steps`` real Trainer steps of the config (random inputs of the config's data
-shape, after warm-up), then times those products alone, with the same shapes, on the same threads, and
+ever computed), and, when the net has a linear head, one more forward pass of the neutral-label batch (the
+head reads it every step, whatever the negatives). This script times ``--steps`` real Trainer steps of the
+config (random inputs of the config's data shape, after warm-up), then times those products alone, with the same shapes, on the same threads, and
 prints one JSON line: seconds per step for each, their ratio, and both projected to one epoch of
 ``--train-size`` images. A ratio near 1 means the hours go into arithmetic; a large one means something
 else (elementwise work, the optimiser, Python) is worth finding. Timing belongs here, never in unit tests;
@@ -67,8 +67,7 @@ def main() -> None:
     step = seconds_per_call(lambda: trainer.train_step(x, y), a.steps)
 
     widths = [net.layers[0].block.in_features, *[layer.num_units for layer in net.layers]]
-    neutral = cfg.trainer.negatives == "hard" and net.head is not None
-    shapes = product_shapes(widths, batch, neutral)
+    shapes = product_shapes(widths, batch, neutral_pass=net.head is not None)
     operands = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in shapes]
     products = seconds_per_call(lambda: [u @ v for u, v in operands], a.steps)
     flops = sum(2 * m * k * n for m, k, n in shapes)
