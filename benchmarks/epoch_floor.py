@@ -6,11 +6,11 @@ An FF step of an MLP is, in arithmetic, a handful of dense products per layer: t
 positive and the negative batch, the weight gradient (a layer's input is detached, so no input gradient is
 ever computed), and, when the net has a linear head, one more forward pass of the neutral-label batch (the
 head reads it every step, whatever the negatives). This script times ``--steps`` real Trainer steps of the
-config (random inputs of the config's data shape, after warm-up), then times those products alone, with the same shapes, on the same threads, and
-prints one JSON line: seconds per step for each, their ratio, and both projected to one epoch of
-``--train-size`` images. A ratio near 1 means the hours go into arithmetic; a large one means something
-else (elementwise work, the optimiser, Python) is worth finding. Timing belongs here, never in unit tests;
-run it on an otherwise idle machine.
+config (random inputs of the config's data shape, after warm-up), then times those products alone, with the
+same shapes, on the same threads, and prints one JSON line: seconds per step for each, their ratio, and both
+projected to one epoch of ``--train-size`` images. A ratio near 1 means the hours go into arithmetic; a large
+one means something else (elementwise work, the optimiser, Python) is worth finding. Timing belongs here,
+never in unit tests; run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
