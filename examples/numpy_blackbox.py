@@ -1,6 +1,6 @@
 """Forward-Forward through a NumPy black box, and what backprop does with the same box.
 
-    python examples/numpy_blackbox.py --root ../shared/data/fashion-mnist --epochs 5
+    python examples/numpy_blackbox.py --epochs 5    # Fashion-MNIST from $FF_DATA_DIR, else downloaded
 
 Between the two hidden layers sits ``round(4 h @ R) / 4``: a fixed random projection of the normalised
 activity followed by rounding, written in NumPy (``--box sign`` takes the sign instead: a 1-bit "SimHash").
@@ -108,7 +108,9 @@ def naive_backprop_error(box: BlackBox, width: int) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", default="../shared/data/fashion-mnist")
+    p.add_argument(
+        "--root", default=None, help="the Fashion-MNIST folder (default: $FF_DATA_DIR, else a download)"
+    )
     p.add_argument("--hidden", type=int, nargs="+", default=[500, 500])
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--train-size", type=int, default=None, help="first N training samples (default all)")

@@ -6,7 +6,9 @@ gain nothing from more, and on a busy machine thread contention makes them ~40x 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +17,42 @@ from forwardforward import FFNetwork
 from forwardforward.data import ArrayDataset
 
 torch.set_num_threads(1)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--data-dir``: where the slow tests find the real datasets (``mnist/``, ``fashion-mnist/``...)."""
+    parser.addoption(
+        "--data-dir",
+        default=os.environ.get("FF_DATA_DIR") or None,
+        help="folder holding the real datasets (mnist/, fashion-mnist/) for the slow tests; "
+        "default: $FF_DATA_DIR; without either they skip",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Unit tests never see the user's ``FF_DATA_DIR`` (read into ``--data-dir``'s default above): what
+    they load is what they wrote themselves, so the suite gives the same answer on every machine, fixtures
+    of every scope and the processes the tests start included. The slow tests get the folder from
+    :func:`real_data`."""
+    os.environ.pop("FF_DATA_DIR", None)
+
+
+@pytest.fixture(scope="session")
+def real_data(pytestconfig: pytest.Config) -> Callable[[str], Path]:
+    """``real_data(name)``: the folder of the real dataset ``name`` under ``--data-dir`` (or
+    ``$FF_DATA_DIR``); the test skips, saying what to set, when there is none."""
+    base = pytestconfig.getoption("--data-dir")
+
+    def find(name: str) -> Path:
+        if not base:
+            pytest.skip(f"real {name} not given: set FF_DATA_DIR (or --data-dir) to a folder holding {name}/")
+        folder = Path(base) / name
+        if not folder.is_dir():
+            pytest.skip(f"real {name} not found: no folder {folder}")
+        return folder
+
+    return find
+
 
 NUM_CLASSES = 4
 INPUT_DIM = 16

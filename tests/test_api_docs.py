@@ -1,7 +1,8 @@
-"""The API reference (docs/api) builds from the docstrings with every Sphinx warning an error, so a
-docstring that does not render, or a module the reference names that is gone, fails here. And since the
-reference is only as good as its docstrings, every public class and function must have one that names each
-of its arguments: a new function without one fails here rather than showing up as a bare signature."""
+"""The documentation site (docs/: the Markdown pages and the API reference made from the docstrings) builds
+with every Sphinx warning an error, so a docstring or a page that does not render, a broken cross-reference,
+a page no table of contents reaches, or a module the reference names that is gone, fails here. And since
+the reference is only as good as its docstrings, every public class and function must have one that names
+each of its arguments: a new function without one fails here rather than showing up as a bare signature."""
 
 from __future__ import annotations
 
@@ -24,33 +25,58 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_api_reference_builds_without_a_warning(tmp_path: Path) -> None:
+    """The whole site: the pages (MyST Markdown) and the API reference, one build, no warning."""
     pytest.importorskip("sphinx", reason="the docs extra: pip install -e '.[docs]'")
+    pytest.importorskip("myst_parser", reason="the docs extra: pip install -e '.[docs]'")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html"]
+    html = tmp_path / "html"
     done = subprocess.run(
-        [*command, str(ROOT / "docs" / "api"), str(tmp_path / "html")],
+        [*command, str(ROOT / "docs"), str(html)],
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-4000:]
-    page = (tmp_path / "html" / "index.html").read_text()
-    for documented in ("forwardforward.training.trainer.Trainer", "forwardforward.network.FFNetwork"):
-        assert f'id="{documented}"' in page, documented
+    for page in ("index", "getting-started", "concepts", "guides/own-piece", "guides/own-data", "api/index"):
+        assert (html / f"{page}.html").is_file(), f"{page}.html was not built"
+    documented = {
+        "api/training.html": "forwardforward.training.trainer.Trainer",
+        "api/core.html": "forwardforward.network.FFNetwork",
+    }
+    for page, name in documented.items():
+        assert f'id="{name}"' in (html / page).read_text(), f"{name} is not documented in {page}"
+    # code examples render as highlighted code, with the quotes as written: no curly quotes to paste
+    start = (html / "getting-started.html").read_text()
+    assert '<div class="highlight-python' in start and '<span class="s2">"digits"</span>' in start
+    assert "\u201c" not in start and "\u201d" not in start and "\u2019" not in start
+
+
+def _reference() -> str:
+    """Every page of the API reference (docs/api/), one after the other."""
+    api = ROOT / "docs" / "api"
+    return "\n".join(p.read_text() for p in sorted([*api.glob("*.rst"), *api.glob("*.md")]))
 
 
 def test_every_module_is_in_the_reference() -> None:
     """A new module shows up in the reference or the test says which one is missing."""
-    index = (ROOT / "docs" / "api" / "index.rst").read_text()
+    reference = _reference()
     src = ROOT / "src" / "forwardforward"
     modules = {
         "forwardforward." + ".".join(p.relative_to(src).with_suffix("").parts)
         for p in src.rglob("*.py")
         if p.name != "__init__.py"
     }
-    missing = sorted(m for m in modules if f".. automodule:: {m}\n" not in index)
-    assert not missing, f"add to docs/api/index.rst: {missing}"
+    missing = sorted(m for m in modules if f".. automodule:: {m}\n" not in reference)
+    assert not missing, f"add to the page of its sub-package under docs/api/: {missing}"
+
+
+def test_every_module_is_in_the_reference_once() -> None:
+    """A module documented on two pages would be two targets for one name (and a Sphinx warning)."""
+    named = re.findall(r"^\.\. automodule:: (\S+)$", _reference(), flags=re.M)
+    twice = sorted({m for m in named if named.count(m) > 1})
+    assert not twice, f"documented more than once under docs/api/: {twice}"
 
 
 # --- every public class and function has a docstring that names its arguments ---------------------------

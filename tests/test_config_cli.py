@@ -149,6 +149,8 @@ def test_bad_value_type_is_a_one_line_error_naming_the_key(override: str, messag
         ("model.hidden=[8,0]", "model.hidden must be a non-empty list of positive sizes, got [8, 0]"),
         ("model.threshold=wide", "model.threshold must be a number or 'width', got 'wide'"),
         ("data.val_fraction=1.0", "data.val_fraction must be in [0, 1), got 1.0"),
+        ("trainer.eval_every=-1", "trainer.eval_every must be >= 0 (0: no scoring), got -1"),
+        ("trainer.eval_samples=0", "trainer.eval_samples must be >= 1 or null (all), got 0"),
         ("trainer.epochs", "override 'trainer.epochs' must look like key=value, e.g. trainer.epochs=5"),
     ],
 )
@@ -241,6 +243,22 @@ def test_ff_train_writes_the_run_and_ff_eval_reproduces_it(tmp_path: Path, capsy
     assert cascade["agreement_with_float"] >= 0.99  # close calls are re-scored in float
     assert abs(cascade["accuracy"] - cascade["float_accuracy"]) <= 0.01
     assert cascade["margin"] > 0 and 0 <= cascade["rescored_fraction"] <= 1
+
+
+def test_ff_train_scores_every_nth_epoch_on_a_subset_and_tests_on_all(tmp_path: Path, capsys) -> None:
+    """A quick study's keys: per-epoch scoring every 2nd epoch (and the last) on 50 test samples; the
+    result is still the whole test set's, the same as a run that scored every epoch in full."""
+    quick, full = tmp_path / "quick", tmp_path / "full"
+    keys = ["trainer.epochs=3", "trainer.eval_every=2", "trainer.eval_samples=50"]
+    rc, stdout, err = run(["train", *TINY, *keys, "--out", str(quick)], capsys)
+    assert rc == 0, err
+    rows = [json.loads(line) for line in (quick / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if "eval/accuracy" in r] == [2, 3]
+    # 50 samples: every accuracy is a whole number of fiftieths
+    assert all(round(r["eval/accuracy"] * 50, 6) == round(r["eval/accuracy"] * 50) for r in rows[1:])
+    assert run(["train", *TINY, "trainer.epochs=3", "--out", str(full)], capsys)[0] == 0
+    expected = json.loads((full / "results.json").read_text())
+    assert json.loads(stdout)["test_accuracy_goodness"] == expected["test_accuracy_goodness"]
 
 
 def test_ff_train_resume_continues_exactly(tmp_path: Path, capsys) -> None:

@@ -54,6 +54,24 @@ def test_run_curves_have_integer_epoch_ticks_titles_and_labels() -> None:
     assert len(unsup.axes[0].lines) == 2 and "loss" in unsup.axes[0].get_ylabel()
 
 
+def test_curves_of_sparsely_scored_runs_plot_the_scored_epochs_only() -> None:
+    """trainer.eval_every=2 over 5 epochs scores epochs 2, 4 and 5: the lines have those points, at
+    those epochs, in the run's figure and in a sweep's mean curve."""
+    history = [
+        {"epoch": e, "train_seconds": float(e), "loss/0": 1 / e}
+        | ({"eval/accuracy": e / 10, "eval/layer_accuracy/0": e / 20} if e in (2, 4, 5) else {})
+        for e in range(1, 6)
+    ]
+    ax = plots.history_figure(history).axes[0]
+    by_label = {line.get_label(): line for line in ax.lines}
+    assert list(by_label["goodness"].get_xdata()) == [2, 4, 5]
+    assert list(by_label["goodness"].get_ydata()) == pytest.approx([20, 40, 50])
+    assert list(by_label["layer 0 alone"].get_xdata()) == [2, 4, 5]
+    assert "accuracy" in ax.get_ylabel()
+    epochs, values, seconds = plots._mean_curve([history, history[:4]], "eval/accuracy")
+    assert (epochs, values, seconds) == ([2, 4], pytest.approx([0.2, 0.4]), [2.0, 4.0])
+
+
 def test_receptive_fields_are_readable_and_have_a_colour_bar(tmp_path: Path) -> None:
     fig = plots.receptive_field_figure(torch.randn(40, 64 + 10), (1, 8, 8))
     image_axes, bar_axes = fig.axes  # the mosaic and its colour bar

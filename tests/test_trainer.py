@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from forwardforward import Callback, FFNetwork, NonFiniteLossError, Trainer, load_checkpoint
 from forwardforward.data import ArrayDataset
 from forwardforward.negatives.labels import LabelNegatives
-from forwardforward.training.trainer import build_optimizer, cooldown_factor
+from forwardforward.training.callbacks import EpochLine
+from forwardforward.training.trainer import build_optimizer, cooldown_factor, eval_subset
 
 
 class NextLabel(LabelNegatives):
@@ -353,3 +354,99 @@ def test_trainer_argument_errors(make_net, blobs_train) -> None:
 def test_hard_negatives_without_a_head_score_by_goodness(make_net) -> None:
     assert Trainer(make_net(head=False), negatives="hard").hard_source == "goodness"
     assert Trainer(make_net(), negatives="hard").hard_source == "head"
+
+
+# ----------------------------------------------------------------------------- what a quick study sees
+
+
+def test_fit_prints_one_line_per_epoch_by_default(make_net, blobs_train, blobs_test, capsys) -> None:
+    trainer = Trainer(make_net(), lr=0.02, seed=0)
+    trainer.fit(blobs_train, epochs=3, batch_size=64, eval_data=blobs_test)
+    lines = capsys.readouterr().err.splitlines()
+    epoch_lines = [line for line in lines if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("test accuracy: goodness" in line for line in epoch_lines)
+    # An EpochLine the caller gave is not doubled, and verbose=False is silent.
+    trainer = Trainer(make_net(), lr=0.02, seed=0, callbacks=[EpochLine()])
+    trainer.fit(blobs_train, epochs=2, batch_size=64)
+    assert sum(line.startswith("epoch ") for line in capsys.readouterr().err.splitlines()) == 2
+    Trainer(make_net(), lr=0.02, seed=0).fit(blobs_train, epochs=2, batch_size=64, verbose=False)
+    assert "epoch" not in capsys.readouterr().err
+
+
+def test_eval_every_scores_some_epochs_and_the_last_without_changing_training(
+    make_net, blobs_train, blobs_test
+) -> None:
+    torch.manual_seed(0)
+    every = Trainer(make_net(), lr=0.02, seed=0, progress=False)
+    full = every.fit(blobs_train, epochs=5, batch_size=64, eval_data=blobs_test)
+    torch.manual_seed(0)
+    sparse_trainer = Trainer(make_net(), lr=0.02, seed=0, progress=False)
+    sparse = sparse_trainer.fit(blobs_train, epochs=5, batch_size=64, eval_data=blobs_test, eval_every=2)
+    assert [r["epoch"] for r in sparse if "eval/accuracy" in r] == [2, 4, 5]
+    for a, b in zip(full, sparse):  # scoring fewer epochs leaves the learning untouched
+        assert {k: v for k, v in a.items() if k.startswith("loss/")} == {
+            k: v for k, v in b.items() if k.startswith("loss/")
+        }
+    assert sparse[-1]["eval/accuracy"] == full[-1]["eval/accuracy"]
+    torch.manual_seed(0)
+    never = Trainer(make_net(), lr=0.02, seed=0, progress=False)
+    rows = never.fit(blobs_train, epochs=2, batch_size=64, eval_data=blobs_test, eval_every=0)
+    assert not any("eval/accuracy" in r for r in rows)
+
+
+def test_eval_samples_scores_the_same_fixed_subset_each_epoch(make_net, blobs_train, blobs_test) -> None:
+    subset = eval_subset(blobs_test, 37, 3)
+    assert len(subset.y) == 37 and len(set(subset.y.tolist())) > 1
+
+    class ScoreTheSubset(Callback):
+        """What the network scores on the drawn subset at each epoch's end, beside what fit recorded."""
+
+        def __init__(self) -> None:
+            self.pairs: list[tuple[float, float]] = []
+
+        def on_epoch_end(self, trainer, row) -> None:  # type: ignore[override]
+            self.pairs.append((row["eval/accuracy"], trainer.net.evaluate(subset)["accuracy"]))
+
+    spy = ScoreTheSubset()
+    trainer = Trainer(make_net(), lr=0.02, seed=3, progress=False, callbacks=[spy])
+    trainer.fit(blobs_train, epochs=3, batch_size=64, eval_data=blobs_test, eval_samples=37)
+    assert len(spy.pairs) == 3
+    assert all(recorded == pytest.approx(on_subset) for recorded, on_subset in spy.pairs)
+    assert len({a for a, _ in spy.pairs}) > 1  # the net changed between epochs, the samples did not
+
+
+def test_a_failed_fit_leaves_no_epoch_line_behind(make_net, blobs_train, capsys) -> None:
+    class Boom(Callback):
+        def on_epoch_end(self, trainer, row) -> None:  # type: ignore[override]
+            raise RuntimeError("boom")
+
+    trainer = Trainer(make_net(), lr=0.02, seed=0, callbacks=[Boom()])
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(blobs_train, epochs=2, batch_size=64)
+    assert not any(isinstance(c, EpochLine) for c in trainer.callbacks)
+    trainer.callbacks.clear()
+    capsys.readouterr()
+    trainer.fit(blobs_train, epochs=1, batch_size=64, verbose=False)
+    assert "epoch" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"eval_every": -1}, "eval_every"), ({"eval_samples": 0}, "eval_samples")]
+)
+def test_eval_settings_out_of_range_are_refused(make_net, blobs_train, kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        Trainer(make_net(), progress=False).fit(blobs_train, epochs=1, **kwargs)
+
+
+def test_eval_subset_of_a_set_without_subset_keeps_its_kind() -> None:
+    """A held-out set that is not an ArrayDataset (a text corpus's windows) keeps its type and attributes;
+    only its rows are fewer, and each sample keeps its own label."""
+
+    class Windows:
+        def __init__(self) -> None:
+            self.x, self.y, self.vocabulary = torch.arange(20.0).reshape(10, 2), torch.arange(10), "ab"
+
+    part = eval_subset(Windows(), 4, 0)
+    assert isinstance(part, Windows) and part.vocabulary == "ab" and len(part.y) == 4
+    assert torch.equal(part.x[:, 0], 2.0 * part.y)

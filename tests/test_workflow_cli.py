@@ -257,8 +257,10 @@ def test_ff_config_prints_the_resolved_config_with_meanings(tmp_path: Path, caps
     expected = load_config(path, ["trainer.lr=0.5"])
     assert yaml.safe_load(stdout) == OmegaConf.to_container(expected)  # YAML that ff train reads back
     lines = [line for line in stdout.splitlines() if line.startswith("  ")]
-    assert len(lines) == len(_valid_keys(forwardforward.defaults.Config()))
+    own = [line for line in stdout.splitlines() if line.startswith("imports: ")]  # a key, not a section
+    assert len(lines) + len(own) == len(_valid_keys(forwardforward.defaults.Config()))
     assert all(re.match(r"  \w+: \S.*\s# \S", line) for line in lines), lines
+    assert own and all(re.match(r"\w+: \S.*\s# \S", line) for line in own), own
     assert any(line.startswith("  hidden: [8, 4] ") and "widths" in line for line in lines)
     rc, _, err = ff(["config", "trainer.epoch=3"], capsys)
     assert rc == 2 and "Did you mean 'trainer.epochs'?" in one_error_line(err)

@@ -89,12 +89,16 @@ def test_load_a_python_trainer_checkpoint_round_trips(python_checkpoint, digits)
 
 
 def test_a_network_of_objects_says_how_to_load_it(tmp_path: Path, digits) -> None:
-    net = ff.FFNetwork.mlp(
-        [64, 16], num_classes=10, between=None, labels=ff.labels.build_labels("append", 10)
-    )
+    # Black boxes between layers are objects by design: the checkpoint keeps the weights; loading says how.
+    net = ff.FFNetwork.mlp([64, 16, 16], num_classes=10, between={0: torch.round})
     path = ff.Trainer(net, progress=False).save_checkpoint(tmp_path / "x.pt")
     with pytest.raises(ValueError, match=r"records neither a config nor .*load_state_dict"):
         ff.load(path)
+    # A layer piece given as an object is refused when saving, with the name to give instead.
+    net = ff.FFNetwork.mlp([64, 16], num_classes=10, labels=ff.labels.build_labels("append", 10))
+    with pytest.raises(ValueError, match=r"labels=Append\(\.\.\.\).* registered name, labels='append'"):
+        ff.Trainer(net, progress=False).save_checkpoint(tmp_path / "y.pt")
+    assert not (tmp_path / "y.pt").exists()
 
 
 def test_ff_eval_with_a_config_the_weights_do_not_fit_is_one_line(trained_run: Path, capsys) -> None:

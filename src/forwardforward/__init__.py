@@ -1,12 +1,14 @@
 """forwardforward: Hinton's Forward-Forward algorithm and its successors, in PyTorch.
 
-import forwardforward as ff
-net = ff.FFNetwork.mlp([784, 1000, 1000], num_classes=10)
-trainer = ff.Trainer(net)
-splits = ff.data.load("fashion-mnist", root="../shared/data/fashion-mnist")
-trainer.fit(splits.train, epochs=10, batch_size=128)
-print(net.evaluate(splits.test))
-trainer.save_checkpoint("net.pt"); net = ff.load("net.pt")   # also a run folder of `ff train`
+Example::
+
+    import forwardforward as ff
+    net = ff.FFNetwork.mlp([784, 1000, 1000], num_classes=10)
+    trainer = ff.Trainer(net)
+    splits = ff.data.load("fashion-mnist")   # $FF_DATA_DIR, system folders, else a checksummed download
+    trainer.fit(splits.train, epochs=10, batch_size=128)
+    print(net.evaluate(splits.test))
+    trainer.save_checkpoint("net.pt"); net = ff.load("net.pt")   # also a run folder of `ff train`
 
 The public API is what this module exports: the layer, the network, the trainer and its callbacks, the data
 loaders, configs and checkpoints. The pieces live in sub-packages whose names show the architecture

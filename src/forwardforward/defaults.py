@@ -193,6 +193,10 @@ class TrainerConfig:
         device: ``auto`` (cuda, else mps, else cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         threads: ``torch.set_num_threads`` (``None``: torch's default).
         progress: a line per epoch on stderr (bars on a terminal).
+        eval_every: score the held-out split after every this many epochs and after the last (0: only the
+            final test); each scoring tries every label on every sample, which can cost more than an epoch.
+        eval_samples: score only this many held-out samples per epoch (a fixed random subset; ``None``:
+            all). The final test of ``ff train`` always uses the whole split.
         tensorboard: also log the metrics for TensorBoard.
         layerwise_step: backward and step each layer before the next forward: memory flat in depth.
         compile: ``torch.compile`` each layer.
@@ -234,6 +238,8 @@ class TrainerConfig:
     device: str = "auto"  # where to train: auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch.set_num_threads (null: torch's default)
     progress: bool = True  # a line per epoch on stderr (loss, held-out accuracy, s); bars on a terminal
+    eval_every: int = 1  # score the held-out split every N epochs and after the last (0: the final test only)
+    eval_samples: int | None = None  # per-epoch scoring on this many held-out samples (null: all)
     tensorboard: bool = False  # also log the metrics for TensorBoard (OUT/tensorboard)
     layerwise_step: bool = False  # backward + step each layer before the next forward: memory flat in depth
     compile: bool = False  # torch.compile each layer
@@ -348,9 +354,12 @@ class ProbeConfig:
 
 @dataclass
 class Config:
-    """The whole experiment: one section per part.
+    """The whole experiment: the user's modules to import, then one section per part.
 
     Attributes:
+        imports: the user's own modules, imported before anything is built, so the names of the pieces
+            they register (a goodness, a negatives class, a dataset...) are known: each a dotted module name
+            importable from the current folder, or the path of a ``.py`` file.
         data: the dataset (:class:`DataConfig`).
         model: the network (:class:`ModelConfig`).
         trainer: how it learns (:class:`TrainerConfig`).
@@ -360,6 +369,9 @@ class Config:
         sequence: the next-character model's settings (:class:`SequenceConfig`).
     """
 
+    # your own modules, imported first so that the pieces they register can be named below: dotted names
+    # importable from the current folder, or .py paths
+    imports: list[str] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -20,6 +20,7 @@ from .init import initialize
 from .labels.embeddings import LabelEmbedding, build_labels
 from .layers import FFLayer, LayerStats, linear_layer
 from .normalize import build_normalize
+from .registry import registered_as
 
 
 class FFNetwork(scoring.LabelScoring, nn.Module):
@@ -99,6 +100,9 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         #: ``forwardforward.load`` can rebuild it): ``{"builder": "mlp", "kwargs": {...}}`` from
         #: :meth:`mlp`, ``{"builder": "config", ...}`` from a config; ``None`` when built from objects.
         self.spec: dict[str, Any] | None = None
+        #: Why :attr:`spec` is ``None`` when :meth:`mlp` got a layer piece as an object: the line saving
+        #: refuses with (``None`` otherwise: black boxes between layers save their weights only).
+        self.unrecorded: str | None = None
         self.head: nn.Linear | None = None
         if head and self.num_classes is not None:
             dim = sum(self._units(i) for i in self.head_layers)
@@ -177,6 +181,7 @@ class FFNetwork(scoring.LabelScoring, nn.Module):
         net = initialize(net, init)
         net.input_shape = (int(dims[0]),)
         net.spec = _mlp_spec(arguments, between)
+        net.unrecorded = None if between else _object_argument(arguments)
         return net
 
     @property
@@ -348,6 +353,44 @@ def _mlp_spec(arguments: dict[str, Any], between: dict[int, Any] | None) -> dict
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in arguments.items()}
     kwargs["dims"] = [int(d) for d in kwargs["dims"]]
     return {"builder": "mlp", "kwargs": kwargs} if not between and _plain(kwargs) else None
+
+
+#: Where each piece :meth:`FFNetwork.mlp` takes by name is registered, and the argument that takes its
+#: constructor's arguments, for the message that refuses to save a network built from an object of one.
+_PIECE_ARGUMENTS = {
+    "activation": ("forwardforward.activations.ACTIVATIONS", None),
+    "goodness": ("forwardforward.goodness.GOODNESS", "goodness_kwargs"),
+    "loss": ("forwardforward.losses.LOSSES", "loss_kwargs"),
+    "normalize": ("forwardforward.normalize.NORMALIZE", None),
+    "input_normalize": ("forwardforward.normalize.NORMALIZE", None),
+    "labels": ("forwardforward.labels.LABELS", None),
+}
+
+
+def _object_argument(arguments: dict[str, Any]) -> str | None:
+    """Why :meth:`FFNetwork.mlp`'s ``arguments`` cannot be recorded: the first one that is an object, named
+    with its class and how to pass it by name instead; ``None`` when every argument is a plain value."""
+    for key, value in arguments.items():
+        if _plain(value):
+            continue
+        cls = type(value)
+        what = (
+            f"FFNetwork.mlp got {key}={cls.__name__}(...) (class {cls.__module__}.{cls.__qualname__}), an "
+            "object a checkpoint cannot record"
+        )
+        found = registered_as(cls)
+        registry, kwargs = _PIECE_ARGUMENTS.get(key, (None, None))
+        args = f" (its arguments in {kwargs}=)" if kwargs else ""
+        if found is not None:
+            return f"{what}: pass its registered name, {key}={found[1]!r}{args}"
+        if registry is None:
+            return f"{what}: pass plain values (numbers, strings, lists)"
+        name = cls.__name__.lower()
+        return (
+            f"{what}: register the class in a module of yours with @{registry}.register({name!r}) and pass "
+            f"{key}={name!r}{args}"
+        )
+    return None
 
 
 def _plain(value: Any) -> bool:

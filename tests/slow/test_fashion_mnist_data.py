@@ -1,7 +1,9 @@
-"""The real Fashion-MNIST files from ../shared/data load with the documented shapes and balance."""
+"""The real Fashion-MNIST files (``--data-dir``, default ``$FF_DATA_DIR``) load with the documented shapes
+and balance."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,18 +13,13 @@ from forwardforward.data import load
 
 pytestmark = pytest.mark.slow
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fashion-mnist"
-
 
 @pytest.fixture(scope="module")
-def root() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"real Fashion-MNIST not found at {SHARED}")
-    return SHARED
+def root(real_data: Callable[[str], Path]) -> Path:
+    return real_data("fashion-mnist")
 
 
-def test_real_fashion_mnist(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FF_DATA_DIR", raising=False)
+def test_real_fashion_mnist(root: Path) -> None:
     splits = load("fashion-mnist", root, download=False)  # its speed: benchmarks/load_speed.py
 
     train, test = splits.train, splits.test

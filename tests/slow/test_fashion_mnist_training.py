@@ -6,6 +6,7 @@ together on real images: 10,000 training images, 3 epochs of batch 64, evaluated
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,14 +18,11 @@ from forwardforward.experiment.build import build_network, build_trainer, sample
 
 pytestmark = pytest.mark.slow
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fashion-mnist"
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def test_ff_mlp_learns_real_fashion_mnist() -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"real Fashion-MNIST not found at {SHARED}")
-    splits = ff.data.load("fashion-mnist", SHARED, download=False)
+def test_ff_mlp_learns_real_fashion_mnist(real_data: Callable[[str], Path]) -> None:
+    splits = ff.data.load("fashion-mnist", real_data("fashion-mnist"), download=False)
     gen = torch.Generator().manual_seed(0)
     train = splits.train.subset(torch.randperm(len(splits.train), generator=gen)[:10000])
     test = splits.test.subset(torch.arange(2000))

@@ -1,14 +1,14 @@
 """Real-data checks on MNIST, the FF paper's own dataset: the files load as published, and both the faithful
 recipe (configs/hinton-mnist.yaml) and ours (configs/mnist-mlp.yaml) learn it in a short run.
 
-The data are found through ``FF_DATA_DIR`` (its ``mnist/`` folder, or the folder itself), else in the
-project's shared data folder beside the checkout; without either the checks skip. Not benchmarks:
-docs/results.md reports the full runs; these are floors a broken piece would fall through.
+The data are the ``mnist/`` folder of ``--data-dir`` (default ``$FF_DATA_DIR``); without it the checks
+skip. Not benchmarks: docs/results.md reports the full runs; these are floors a broken piece would fall
+through.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,17 +21,12 @@ from forwardforward.experiment.config import load_config
 pytestmark = pytest.mark.slow
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 
 
 @pytest.fixture(scope="module")
-def splits() -> DataSplits:
-    """Real MNIST: the library's own search when ``FF_DATA_DIR`` is set, else the shared folder."""
-    if os.environ.get("FF_DATA_DIR"):
-        return load("mnist", None, download=False)
-    if not SHARED.is_dir():
-        pytest.skip(f"real MNIST not found (set FF_DATA_DIR, or put it at {SHARED})")
-    return load("mnist", SHARED, download=False)
+def splits(real_data: Callable[[str], Path]) -> DataSplits:
+    """Real MNIST, never downloaded: a missing folder skips."""
+    return load("mnist", real_data("mnist"), download=False)
 
 
 def test_real_mnist_is_the_published_set(splits: DataSplits) -> None:

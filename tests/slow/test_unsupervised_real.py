@@ -8,6 +8,7 @@ dense (mean of squares) 82.23%; at full scale (docs/unsupervised.md) 89.58% agai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,14 @@ from forwardforward.experiment.unsupervised import probe_from_config
 
 pytestmark = pytest.mark.slow
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fashion-mnist"
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "fmnist-unsup-hybrid-cnn.yaml"
 
 
-def test_topk_hybrid_training_beats_random_conv_features_and_dense_goodness_does_not() -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"real Fashion-MNIST not found at {SHARED}")
-    small = [f"data.root={SHARED}", "data.train_subset=10000", "trainer.epochs=2", "trainer.progress=false"]
+def test_topk_hybrid_training_beats_random_conv_features_and_dense_goodness_does_not(
+    real_data: Callable[[str], Path],
+) -> None:
+    small = [f"data.root={real_data('fashion-mnist')}", "data.train_subset=10000", "trainer.epochs=2"]
+    small += ["trainer.progress=false"]
     small += ["probe.raw=false", "trainer.threads=1"]
     cfg = load_config(CONFIG, small)
     assert cfg.model.goodness == "topk"

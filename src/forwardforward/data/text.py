@@ -151,7 +151,7 @@ def read_corpus(root: str | None, name: str = "aesop") -> tuple[str, str]:
     if root is None:
         raise DataError(
             f"text corpus {name!r} needs data.root: the .txt file or the directory holding {name}.txt "
-            f"(e.g. data.root=../shared/data/aesop)"
+            f"(e.g. data.root=data/aesop for data/aesop/aesop.txt)"
         )
     path = Path(root)
     if path.is_dir():

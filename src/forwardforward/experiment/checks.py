@@ -20,7 +20,7 @@ from ..init import INITS
 from ..labels.embeddings import LABELS
 from ..losses import LOSSES, FFLoss
 from ..models.kinds import MODEL_KINDS
-from ..negatives import NEGATIVES
+from ..negatives import NEGATIVES, Negatives, check_schedule
 from ..negatives.images import PAIR_MODES
 from ..normalize import NORMALIZE
 from ..optim import OPTIMIZERS, torch_optimizers
@@ -92,6 +92,17 @@ def check_names(cfg: DictConfig) -> None:
             raise _unknown(key, value, valid)
 
 
+def _check_negatives_methods(cfg: DictConfig) -> None:
+    """A source of negatives (the user's own, most likely) lacking a method ``trainer.schedule`` calls,
+    refused when the config ``cfg`` loads rather than when training starts."""
+    factory = NEGATIVES.get(cfg.trainer.negatives)
+    if cfg.trainer.schedule == "greedy" and isinstance(factory, type) and issubclass(factory, Negatives):
+        try:
+            check_schedule(factory, "greedy", cfg.trainer.negatives)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+
 def check_capabilities(cfg: DictConfig) -> None:
     """What the model kind of the config ``cfg`` declares it cannot do, and combinations no kind
     supports, refused now with a :class:`ConfigError`."""
@@ -133,6 +144,7 @@ def check_capabilities(cfg: DictConfig) -> None:
             "other kinds take their negatives from trainer.negatives"
         )
     _check_phases(cfg)
+    _check_negatives_methods(cfg)
     if cfg.unsup.pairs != "mean" and NEGATIVES.get(t.negatives) is not NEGATIVES.get("scff"):
         raise ConfigError(
             f"unsup.pairs={cfg.unsup.pairs} says how self-contrastive pairs enter the network: it needs "

@@ -1,4 +1,4 @@
-"""The ``ff`` command: train, eval and compare from configs that record every choice.
+"""The ``ff`` command: train, eval and compare from configs that record every choice::
 
     ff train [CONFIG.yaml] [key=value ...] [--out DIR] [--resume | --overwrite] [--nproc N [--pipeline]]
     ff eval CHECKPOINT [key=value ...]
@@ -12,6 +12,12 @@
 
 ``ff train`` with no arguments trains the default network on scikit-learn's bundled 8x8 digits, into a new
 ``runs/digits/version_N``. Overrides may come anywhere on the line; ``ff --version`` prints the version.
+
+Every command first loads the installed plugins (the ``forwardforward.plugins`` entry points) and the
+modules given with ``--import MODULE`` (repeatable: a dotted name importable from the current folder, or a
+``.py`` path), so the user's own pieces can be named in configs; ``ff train``, ``ff compare``, ``ff sweep``
+and ``ff config`` add those to the config's ``imports``, so the run records them and ``ff eval`` /
+``ff predict`` of it import them again.
 """
 
 from __future__ import annotations
@@ -102,7 +108,7 @@ def _fresh_run(args: argparse.Namespace, path: str | None, overrides: list[str])
     ``--overwrite``), else the next free ``runs/<name>/version_N``."""
     from .config import load_config
 
-    cfg = load_config(path, overrides)
+    cfg = record_imports(load_config(path, overrides), args.imports)
     _check_runnable(args, cfg)
     if not _main_rank():  # rank 0 checks and claims the directory; the others never write to it
         return cfg, Path(args.out) if args.out else _default_base(path, cfg)
@@ -128,6 +134,7 @@ def _resumed_run(args: argparse.Namespace, path: str | None, overrides: list[str
         )
     saved_cfg = from_dict(saved["config"])
     cfg = load_config(path, overrides) if path else apply_overrides(saved_cfg, overrides)
+    cfg = record_imports(cfg, [*saved_cfg.imports, *args.imports])
     check_resume_config(to_dict(saved_cfg), to_dict(cfg), out)
     _check_runnable(args, cfg)
     return cfg, out
@@ -210,24 +217,80 @@ def _close_progress_bars() -> None:
         bar.close()
 
 
+def record_imports(cfg: DictConfig, modules: list[str]) -> DictConfig:
+    """The config ``cfg`` with ``modules`` (``--import``'s, already imported) added to its ``imports``
+    (each once, in order), so the run records them and every process, ``ff eval`` and ``ff predict``
+    of it import them again; returns ``cfg``."""
+    # a file is recorded by its absolute path, so `ff eval RUN` from another folder finds it again
+    absolute = [str(Path(m).resolve()) if m.endswith(".py") else m for m in modules]
+    new = [m for m in dict.fromkeys(absolute) if m not in cfg.imports]
+    if new:
+        cfg.imports = [*cfg.imports, *new]
+    return cfg
+
+
+def _imports_item(path: str | None, items: list[str], modules: list[str]) -> list[str]:
+    """``ff sweep``'s ``items`` with ``--import``'s ``modules`` in an ``imports=[...]`` item (merged with the
+    config file's and an ``imports=`` item's), so every run of the grid, in whatever process, imports
+    them and records them."""
+    if not modules:
+        return items
+    from .config import load_config
+
+    given = [i for i in items if i.split("=", 1)[0].strip() == "imports"]
+    merged = record_imports(load_config(path, given), modules).imports
+    return [*(i for i in items if i not in given), f"imports={json.dumps(list(merged))}"]
+
+
+#: What ``ff eval`` and ``ff probe`` may set for a checkpoint a Python Trainer wrote (it records no config):
+#: where the data come from, and how to measure; the network itself is what the checkpoint records.
+PYTHON_CHECKPOINT_KEYS = ("data.", "probe.", "trainer.threads", "trainer.seed", "trainer.device")
+
+
+def _python_checkpoint_config(command: str, where: str, overrides: list[str]) -> DictConfig:
+    """The config that says where the data are for a checkpoint ``where`` a Python Trainer wrote: the
+    defaults with the command line's ``overrides``, which must name the dataset (``data.name``); the
+    error shows the ``command`` (``eval``, ``probe``) with it."""
+    from .config import load_config
+
+    keys = [o.split("=", 1)[0].strip() for o in overrides]
+    if "data.name" not in keys:
+        raise ValueError(
+            f"{where} was written by a Python Trainer and records no dataset: name one, e.g. ff {command} "
+            f"{where} data.name=digits (and data.root=PATH), or load it with forwardforward.load(path) and "
+            "call net.evaluate(data)"
+        )
+    other = [k for k in keys if not k.startswith(PYTHON_CHECKPOINT_KEYS)]
+    if other:
+        raise ValueError(
+            f"{where} records no config (a Python Trainer wrote it), so only the data and how to measure may "
+            f"be set (data.*, probe.*, trainer.threads, trainer.seed, trainer.device); got {', '.join(other)}"
+        )
+    return load_config(None, overrides)
+
+
 def _restore(args: argparse.Namespace) -> tuple[dict, Any, Any, Any]:
-    """A checkpoint's network rebuilt from its recorded config (with the command's overrides) and its data."""
+    """A checkpoint's network rebuilt from its recorded config (with the command's overrides) and its data;
+    for a checkpoint a Python Trainer wrote, from its recorded :meth:`FFNetwork.mlp` arguments, with the
+    data the overrides name (``data.name=...``)."""
     from ..training.checkpoint import load_checkpoint
     from .build import build_network, load_data, sample_shape
     from .config import apply_overrides, from_dict
-    from .loading import load_weights
+    from .loading import hint_unknown_names, import_recorded, load_weights, rebuild
 
     _, overrides = _split_args(args.items)
     ckpt = load_checkpoint(args.checkpoint)
+    where = str(args.checkpoint)
+    import_recorded(ckpt, where)
     if not ckpt.get("config"):
-        raise ValueError(
-            f"{args.checkpoint} was written by a Python Trainer and records no dataset: load it with "
-            "forwardforward.load(path) and call net.evaluate(data)"
-        )
-    cfg = apply_overrides(from_dict(ckpt["config"]), overrides)
-    splits = load_data(cfg)
-    net = build_network(cfg, sample_shape(splits.test), splits.test.num_classes)
-    load_weights(net, ckpt["model"], str(args.checkpoint))
+        cfg = _python_checkpoint_config(args.command, where, overrides)
+        net = rebuild(ckpt, (), where)
+        splits = load_data(cfg)
+    else:
+        cfg = hint_unknown_names(where, lambda: apply_overrides(from_dict(ckpt["config"]), overrides))
+        splits = load_data(cfg)
+        net = build_network(cfg, sample_shape(splits.test), splits.test.num_classes)
+    load_weights(net, ckpt["model"], where)
     return ckpt, cfg, splits, net
 
 
@@ -239,7 +302,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .run import reported_measures
 
     ckpt, cfg, splits, net = _restore(args)
-    if cfg.model.labels == "none":
+    if cfg.model.labels == "none" or net.num_classes is None:
         raise ValueError(
             f"{args.checkpoint} is an unsupervised network (no labels to score); "
             f"measure it with `ff probe {args.checkpoint}`"
@@ -299,7 +362,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .run import run
 
     path, overrides = _split_args(args.items)
-    cfg = load_config(path, overrides)
+    cfg = record_imports(load_config(path, overrides), args.imports)
     out = Path(args.out) if args.out else None
     if out is not None:
         prepare_fresh(out, overwrite=args.overwrite)
@@ -335,7 +398,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     from .explain import render_config
 
     path, overrides = _split_args(args.items)
-    print(render_config(load_config(path, overrides)), end="")
+    print(render_config(record_imports(load_config(path, overrides), args.imports)), end="")
     return 0
 
 
@@ -348,7 +411,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     path, items = _split_args(args.items)
     out = Path(args.out)
-    grid = parse_grid(path, items, args.seeds, args.base_seed)
+    grid = parse_grid(path, _imports_item(path, items, args.imports), args.seeds, args.base_seed)
     specs = plan(grid, out, threads=args.threads)
     run_grid(specs, jobs=args.jobs)
     command = "ff " + " ".join(shlex.quote(a) for a in args.argv) if args.record_command else None
@@ -441,6 +504,16 @@ def make_parser() -> argparse.ArgumentParser:
     cf.add_argument("items", nargs="*", help="[CONFIG.yaml] [key=value ...]")
     cf.set_defaults(func=cmd_config)
     _add_sweep_plot_generate(sub)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--import",
+            dest="imports",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import your module first, so the pieces it registers can be named (repeatable): a dotted "
+            "name importable from the current folder, or a .py file",
+        )
     return p
 
 
@@ -541,17 +614,20 @@ def main(argv: list[str] | None = None) -> int:
     """The ``ff`` command on ``argv`` (default: ``sys.argv[1:]``); returns the exit status: 0, 2 for a
     usage, config or data error (one line, no traceback), 3 when training diverged, 130 when
     interrupted."""
+    from ..registry import PieceImportError, import_modules, load_plugins
     from ..training.trainer import NonFiniteLossError
     from .config import ConfigError
 
     args = parse(make_parser(), argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by `ff sweep` in its table
     try:
+        load_plugins()  # installed packages' pieces, then the user's own, before anything names them
+        import_modules(args.imports, "--import")
         return int(args.func(args))
     except NonFiniteLossError as err:
         print(f"ff: training stopped: {err}", file=sys.stderr)
         return 3
-    except (ConfigError, FileNotFoundError, KeyError, ValueError) as err:
+    except (ConfigError, FileNotFoundError, KeyError, ValueError, PieceImportError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"ff: error: {msg}", file=sys.stderr)
         return 2

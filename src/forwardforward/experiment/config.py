@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from ..defaults import Config
-from ..registry import suggest
+from ..registry import import_modules, load_plugins, suggest
 from ..training.devices import check_device_name
 from .checks import ConfigError, check_capabilities, check_names
 
@@ -39,11 +39,13 @@ def nearest_keys(key: str, valid: list[str]) -> list[str]:
     names in that section nearest to its own. Comparing names within a section keeps the shared
     ``trainer.`` prefix from making every trainer key look close."""
     section, _, name = key.partition(".")
-    sections = sorted({k.split(".")[0] for k in valid})
+    if not name:  # a top-level key (imports), not a section's
+        return difflib.get_close_matches(key, [k for k in valid if "." not in k], n=3, cutoff=0.6)
+    sections = sorted({k.split(".")[0] for k in valid if "." in k})
     if section not in sections:
         near = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)
         section = near[0] if near else section
-    names = [k.split(".", 1)[1] for k in valid if k.split(".")[0] == section]
+    names = [k.split(".", 1)[1] for k in valid if "." in k and k.split(".")[0] == section]
     return [f"{section}.{n}" for n in difflib.get_close_matches(name, names, n=3, cutoff=0.7)]
 
 
@@ -61,6 +63,7 @@ def _check_keys(node: Any, prefix: str, where: str) -> None:
     """Check a plain dict's shape and keys; fail on the first key the schema lacks, naming it in full."""
     valid = set(_valid_keys(Config()))
     sections = sorted({k.split(".")[0] for k in valid})
+    top_keys = {k for k in valid if "." not in k}  # keys of their own (imports), not sections
     if node is None:
         return
     if not isinstance(node, dict):
@@ -77,13 +80,36 @@ def _check_keys(node: Any, prefix: str, where: str) -> None:
             )
         if prefix and full not in valid:
             raise _unknown_key_error(full, where)
-        if prefix == "":
+        if prefix == "" and k in top_keys:
+            _check_imports(v, where)
+        elif prefix == "":
             if not isinstance(v, dict) and v is not None:
                 raise ConfigError(
                     f"config section {k!r} must be a mapping of keys, got {v!r} ({where}); e.g. "
                     f"{k}:\n  <key>: <value>"
                 )
             _check_keys(v or {}, f"{k}.", where)
+
+
+def _check_imports(value: Any, where: str) -> None:
+    """``imports`` must be a list of module names or ``.py`` paths (a lone name is a common slip)."""
+    if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise ConfigError(
+            f"imports must be a list of module names or .py paths, e.g. imports: [my_pieces], got {value!r} "
+            f"({where})"
+        )
+
+
+def import_config_modules(cfg: Any, where: str = "the config's imports") -> None:
+    """Import the modules the config ``cfg`` (a DictConfig or its plain dict) lists under ``imports``, after
+    the installed plugins, so every piece it names is registered before its names are checked or built;
+    ``where`` names the list in the error.
+
+    Raises:
+        PieceImportError: a module that cannot be imported, in one line saying which, why and how to fix.
+    """
+    load_plugins()
+    import_modules([str(m) for m in (cfg.get("imports") or [])], where)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None) -> DictConfig:
@@ -113,9 +139,11 @@ def apply_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value, e.g. trainer.epochs=5")
-        key = item.split("=", 1)[0].strip()
+        key, value = (part.strip() for part in item.split("=", 1))
         if key not in _valid_keys(Config()):
             raise _unknown_key_error(key, f"override {item!r}")
+        if key == "imports" and not value.startswith("["):  # imports=my_pieces: one module
+            item = f"imports=[{value}]" if value else "imports=[]"
         cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {item!r}")
     validate(cfg)
     return cfg
@@ -134,9 +162,11 @@ def _merge(cfg: DictConfig, other: DictConfig, where: str) -> DictConfig:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check the config ``cfg`` (in place): names against the registries (aliases become canonical
-    names), then the checks the types alone cannot express, then what the model kind supports. Raises
-    :class:`ConfigError` at the first problem."""
+    """Check the config ``cfg`` (in place): its ``imports`` imported (so the user's pieces are registered),
+    names against the registries (aliases become canonical names), then the checks the types alone cannot
+    express, then what the model kind supports. Raises :class:`ConfigError` at the first problem
+    (:class:`~forwardforward.registry.PieceImportError` for a module that cannot be imported)."""
+    import_config_modules(cfg)
     check_names(cfg)
     t, m = cfg.trainer, cfg.model
     if t.epochs < 1:
@@ -147,6 +177,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.batch_size must be >= 1, got {t.batch_size}")
     if t.lr <= 0:
         raise ConfigError(f"trainer.lr must be > 0, got {t.lr}")
+    if t.eval_every < 0:
+        raise ConfigError(f"trainer.eval_every must be >= 0 (0: no scoring), got {t.eval_every}")
+    if t.eval_samples is not None and t.eval_samples < 1:
+        raise ConfigError(f"trainer.eval_samples must be >= 1 or null (all), got {t.eval_samples}")
     try:
         check_device_name(t.device)
     except ValueError as err:
@@ -302,6 +336,8 @@ def to_dict(cfg: DictConfig) -> dict[str, Any]:
 
 def from_dict(d: dict[str, Any]) -> DictConfig:
     """Rebuild a config from ``d``, the plain dict recorded in a checkpoint, checked against today's schema
-    (keys and types; keys added since take their defaults)."""
+    (keys and types; keys added since take their defaults), after importing the modules it lists under
+    ``imports``, so the names of the user's pieces it holds resolve."""
     _check_keys(d, "", "in the checkpoint's config")
+    import_config_modules(d, "the checkpoint's config's imports")
     return _merge(OmegaConf.structured(Config), OmegaConf.create(d), "in the checkpoint's config")

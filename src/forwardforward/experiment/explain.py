@@ -66,7 +66,9 @@ def key_meanings() -> dict[str, str]:
     schema = Config()
     for section in fields(schema):
         value = getattr(schema, section.name)
-        assert is_dataclass(value)
+        if not is_dataclass(value):  # a key of its own (imports), not a section
+            out[section.name] = by_class.get(type(schema).__name__, {}).get(section.name, "")
+            continue
         meanings = by_class.get(type(value).__name__, {})
         out[section.name] = meanings.get("", "")
         for f in fields(value):
@@ -87,6 +89,10 @@ def render_config(cfg: DictConfig) -> str:
     assert isinstance(plain, dict)
     lines = ["# the resolved config (defaults < config file < overrides); each key's meaning after '#'"]
     for section, keys in plain.items():
+        if not isinstance(keys, dict):  # a key of its own (imports), not a section
+            pair = f"{section}: {_flow(keys)}"
+            lines.append(f"{pair:<{COMMENT_COLUMN}}  # {meanings.get(section, '')}")
+            continue
         lines.append(f"{section}:  # {meanings.get(section, '')}".rstrip(" #"))
         for key, value in keys.items():
             pair = f"  {key}: {_flow(value)}"

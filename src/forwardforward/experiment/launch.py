@@ -22,10 +22,11 @@ import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
 from ..training.callbacks import epoch_line
-from ..training.checkpoint import FORMAT_VERSION, save_atomic, write_text_atomic
+from ..training.checkpoint import FORMAT_VERSION, recorded_imports, save_atomic, write_text_atomic
 from ..training.devices import backend_for, resolve_device
 from ..training.pipeline import pipeline_fit
 from ..training.strategies import DataParallel, check_peers, free_port, init
+from ..training.trainer import eval_subset
 from .build import build_network, load_data, optimizer_kwargs, sample_shape
 from .config import from_dict, to_dict
 from .run import run, test_results
@@ -44,6 +45,17 @@ def run_distributed(cfg: DictConfig, out: Path | None, pipeline: bool = False) -
     return result
 
 
+def _held_out(cfg: DictConfig, splits: Any) -> Any:
+    """What the pipeline scores after its epochs: the validation split, else the test split, or the
+    ``trainer.eval_samples`` of it that :meth:`Trainer.fit` would score (the config ``cfg``'s, from
+    ``splits``)."""
+    held_out = splits.val if splits.val is not None else splits.test
+    samples = cfg.trainer.eval_samples
+    if samples is None or samples >= len(held_out.y):
+        return held_out
+    return eval_subset(held_out, samples, cfg.trainer.seed)
+
+
 def run_pipeline(cfg: DictConfig, out: Path | None) -> dict[str, Any]:
     """The layer pipeline of the config ``cfg``, writing the same run folder ``out`` as :func:`run` (rank
     0; ``None``: nothing written): config, a checkpoint ``ff eval`` reads, per-epoch evaluated metrics and
@@ -56,18 +68,20 @@ def run_pipeline(cfg: DictConfig, out: Path | None) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     history: list[dict[str, Any]] = []
+    held_out = _held_out(cfg, splits)
 
     def on_epoch_end(epoch: int, seconds: float) -> None:
         if not main:
             return
-        ev = net.evaluate(splits.val if splits.val is not None else splits.test)
         row = {
             "epoch": epoch,
             "seconds": seconds,
             "train_seconds": (history[-1]["train_seconds"] if history else 0.0) + seconds,
         }
-        row.update({"eval/accuracy": ev["accuracy"]})
-        row.update({f"eval/layer_accuracy/{i}": a for i, a in enumerate(ev["layer_accuracy"])})
+        if t.eval_every and (epoch % t.eval_every == 0 or epoch == t.epochs):
+            ev = net.evaluate(held_out)
+            row.update({"eval/accuracy": ev["accuracy"]})
+            row.update({f"eval/layer_accuracy/{i}": a for i, a in enumerate(ev["layer_accuracy"])})
         history.append(row)
         if t.progress:  # the same line per epoch as a one-process run (the pipe draws no progress bars)
             print(epoch_line(row, t.epochs, "val" if splits.val is not None else "test"), file=sys.stderr)
@@ -75,6 +89,7 @@ def run_pipeline(cfg: DictConfig, out: Path | None) -> dict[str, Any]:
             state = {
                 "format": FORMAT_VERSION,
                 "config": to_dict(cfg),
+                "imports": recorded_imports(to_dict(cfg), None),
                 "model": net.state_dict(),
                 "epoch": epoch,
             }

@@ -2,7 +2,9 @@
 
 ``ff train`` records its config (and, since the network records it, the data's shape); a Python
 ``Trainer`` records the arguments of :meth:`FFNetwork.mlp`. :func:`load` rebuilds from whichever the
-checkpoint holds, so ``forwardforward.load(path)`` is one call for both. It lives in the experiment layer
+checkpoint holds, so ``forwardforward.load(path)`` is one call for both. Either names the user's own
+pieces by name only; the checkpoint records the modules that registered them (``imports``), and
+:func:`import_recorded` imports those first, so a fresh process finds them. It lives in the experiment layer
 because rebuilding from a config needs the model-kind registry, which sits above the network (so there
 is no ``FFNetwork.load``: the network's module cannot import what builds it).
 """
@@ -10,20 +12,23 @@ is no ``FFNetwork.load``: the network's module cannot import what builds it).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from omegaconf import DictConfig
 
 from ..network import FFNetwork
+from ..registry import PieceImportError, import_module, load_plugins, registry_of
 from ..training.checkpoint import load_checkpoint
 from .build import build_network, load_data, sample_shape
-from .config import apply_overrides, from_dict
+from .config import ConfigError, apply_overrides, from_dict, import_config_modules
 from .rundir import latest_version, versions
 
-__all__ = ["load", "load_weights", "rebuild"]
+__all__ = ["hint_unknown_names", "import_recorded", "load", "load_weights", "rebuild"]
+
+R = TypeVar("R")
 
 
 def _shape(value: Any) -> str:
@@ -54,6 +59,65 @@ def load_weights(net: torch.nn.Module, state: dict[str, Any], where: str) -> Non
     net.load_state_dict(state)
 
 
+def _registered(kind: str, name: str) -> bool:
+    registry = registry_of(kind)
+    return registry is not None and name in registry
+
+
+def import_recorded(ckpt: dict[str, Any], where: str = "the checkpoint") -> None:
+    """Import what the loaded checkpoint ``ckpt`` needs before its network can be rebuilt: the installed
+    plugins, the modules its ``imports`` record says registered the pieces it names (skipped when those
+    names are known already), then the modules its config lists under ``imports``. Errors name the
+    checkpoint as ``where``.
+
+    Raises:
+        PieceImportError: one line naming the module, the pieces it registers, why it cannot be imported
+            and how to fix that; for a piece a script (``__main__``) registered, that it must move into a
+            module.
+    """
+    listed = [str(m) for m in (ckpt.get("config") or {}).get("imports") or []]
+    # A module the config lists by its file's path is imported from there (its pieces record its stem).
+    by_name = {Path(m).stem if m.endswith(".py") or "/" in m or os.sep in m else m: m for m in listed}
+    load_plugins()
+    for module, kinds in (ckpt.get("imports") or {}).items():
+        pieces = [(kind, name) for kind, names in kinds.items() for name in names]
+        if all(_registered(kind, name) for kind, name in pieces):
+            continue
+        named = ", ".join(f"{kind} {name!r}" for kind, name in pieces)
+        if module == "__main__":
+            raise PieceImportError(
+                f"{where} uses {named}, registered by a script (__main__), which no other process can "
+                "import: move the class into a module (e.g. my_pieces.py), register it there, import that "
+                "module before loading (ff: --import my_pieces), and save again"
+            )
+        try:
+            import_module(by_name.get(module, module))
+        except PieceImportError as err:
+            raise PieceImportError(
+                f"{where} uses {named} registered by module {module!r}, which cannot be imported "
+                f"({err.reason}): run from the folder that holds it, add that folder to PYTHONPATH, or "
+                f"import it before loading (ff: --import {module})",
+                err.reason,
+            ) from err
+    import_config_modules(ckpt.get("config") or {}, f"{where}'s config's imports")
+
+
+def hint_unknown_names(where: str, build: Callable[[], R]) -> R:
+    """``build()``, with an unknown piece name (a checkpoint from before checkpoints recorded their
+    modules, or a module that no longer registers it) told as the checkpoint ``where``'s, with how to make
+    it known: import the module that registers it."""
+    try:
+        return build()
+    except (KeyError, ConfigError) as err:
+        message = str(err.args[0] if err.args else err)
+        if not message.startswith("unknown ") or message.startswith("unknown config key"):
+            raise
+        raise type(err)(
+            f"{where}: {message} If a module of yours registers it, import that module first (ff: --import "
+            "MODULE, or imports=[MODULE] in the config)"
+        ) from None
+
+
 def _from_config(ckpt: dict[str, Any], cfg: DictConfig) -> FFNetwork:
     """The config's network for the shape the checkpoint records (older ones: the shape of the data)."""
     spec = ckpt.get("network") or {}
@@ -69,9 +133,11 @@ def rebuild(ckpt: dict[str, Any], overrides: Sequence[str] = (), where: str = "t
     from :meth:`FFNetwork.mlp`'s recorded arguments. Errors name the checkpoint as ``where``."""
     spec = ckpt.get("network") or {}
     if ckpt.get("config"):
-        return _from_config(ckpt, apply_overrides(from_dict(ckpt["config"]), list(overrides)))
+        return hint_unknown_names(
+            where, lambda: _from_config(ckpt, apply_overrides(from_dict(ckpt["config"]), list(overrides)))
+        )
     if spec.get("builder") == "mlp":
-        return FFNetwork.mlp(**spec["kwargs"])
+        return hint_unknown_names(where, lambda: FFNetwork.mlp(**spec["kwargs"]))
     raise ValueError(
         f"{where} records neither a config nor the network's constructor (a network built from objects, "
         "e.g. with between= boxes, or a checkpoint from an older version): build the same network and call "
@@ -88,7 +154,9 @@ def load(
     holding one, or ``runs/<name>`` (its newest ``version_N``). ``overrides`` (``"key=value"``) change a
     recorded config as on the command line; a change the weights do not fit (``model.hidden=[100,100]``)
     is a one-line ValueError naming both shapes. Tensors are loaded onto ``map_location``, and the network
-    is returned there.
+    is returned there. The modules of the user's own pieces the checkpoint records are imported first
+    (:func:`import_recorded`); one that cannot be is a one-line
+    :class:`~forwardforward.registry.PieceImportError` naming it and the pieces it registers.
     """
     path = Path(path)
     if path.is_dir() and not (path / "checkpoint.pt").exists() and versions(path):
@@ -97,6 +165,7 @@ def load(
     where = str(path / "checkpoint.pt" if path.is_dir() else path)
     if overrides and not ckpt.get("config"):
         raise ValueError(f"{where} records no config (a Python Trainer wrote it), so overrides cannot apply")
+    import_recorded(ckpt, where)
     net = rebuild(ckpt, overrides, where)
     load_weights(net, ckpt["model"], where)
     return net.to(map_location).eval()

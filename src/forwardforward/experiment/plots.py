@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 #: The one line ``ff plot`` (and ``ff sweep``'s table) gives when the optional extra is missing.
-MISSING = "plots need matplotlib, which is not installed: pip install 'forwardforward[viz]'"
+MISSING = (
+    "plots need matplotlib, which is not installed: pip install 'forwardforward[viz]' "
+    """(from a source checkout: pip install -e ".[viz]")"""
+)
 
 try:
     import matplotlib
@@ -34,13 +37,16 @@ if TYPE_CHECKING:
     from .results import FinishedRun
 
 
-def _mean_curve(histories: Sequence[list[dict[str, Any]]], key: str) -> tuple[list[float], list[float]]:
-    """Mean of ``key`` and of cumulative training seconds per epoch, over the seeds that reached that
-    epoch."""
+def _mean_curve(
+    histories: Sequence[list[dict[str, Any]]], key: str
+) -> tuple[list[int], list[float], list[float]]:
+    """The epochs (1-based) every seed reached and scored (``trainer.eval_every`` may skip some), with the
+    mean of ``key`` and of the cumulative training seconds at each, over the seeds."""
     length = min(len(h) for h in histories)
-    values = [statistics.fmean(h[i][key] for h in histories) for i in range(length)]
-    seconds = [statistics.fmean(_train_seconds(h[i]) for h in histories) for i in range(length)]
-    return values, seconds
+    rows = [i for i in range(length) if all(key in h[i] for h in histories)]
+    values = [statistics.fmean(h[i][key] for h in histories) for i in rows]
+    seconds = [statistics.fmean(_train_seconds(h[i]) for h in histories) for i in rows]
+    return [i + 1 for i in rows], values, seconds
 
 
 def _train_seconds(row: dict[str, Any]) -> float:
@@ -110,11 +116,13 @@ def curves_figure(groups: Sequence[Any], labels: Sequence[str]) -> Any:
     fig, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(9, 3.8))
     for label, g in zip(labels, groups):
         histories = [r.result.get("history") or [] for r in g.runs if "diverged" not in r.result]
-        if not histories or not all(histories) or "eval/accuracy" not in histories[0][0]:
+        if not histories or not all(histories):
             continue
-        acc, seconds = _mean_curve(histories, "eval/accuracy")
+        epochs, acc, seconds = _mean_curve(histories, "eval/accuracy")
+        if not epochs:  # unsupervised runs: no held-out accuracy to draw
+            continue
         err = [100 * (1 - a) for a in acc]
-        by_epoch.plot(range(1, len(err) + 1), err, marker=".", label=label)
+        by_epoch.plot(epochs, err, marker=".", label=label)
         by_time.plot(seconds, err, marker=".", label=label)
     by_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax, xlabel in ((by_epoch, "epoch"), (by_time, "training time (s, evaluation excluded)")):
@@ -208,15 +216,20 @@ def history_figure(history: list[dict[str, Any]]) -> Any:
     with no held-out accuracy (unsupervised) shows each layer's training loss instead."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     x = list(range(1, len(history) + 1))  # epochs in training order (greedy: layer after layer)
-    if "eval/accuracy" in history[0]:
-        for key, label in (("eval/accuracy", "goodness"), ("eval/head_accuracy", "linear head")):
-            if key in history[0]:
-                ax.plot(x, [100 * row[key] for row in history], marker=".", label=label)
-        layer = 0
-        while f"eval/layer_accuracy/{layer}" in history[0]:
-            values = [100 * row[f"eval/layer_accuracy/{layer}"] for row in history]
-            ax.plot(x, values, linestyle="--", alpha=0.7, label=f"layer {layer} alone")
-            layer += 1
+    scored = [(i, row) for i, row in zip(x, history) if "eval/accuracy" in row]  # trainer.eval_every
+    if scored:
+
+        def curve(key: str, **style: Any) -> None:
+            points = [(i, 100 * row[key]) for i, row in scored if key in row]
+            if points:
+                ax.plot(*zip(*points), **style)
+
+        curve("eval/accuracy", marker=".", label="goodness")
+        curve("eval/head_accuracy", marker=".", label="linear head")
+        keys = {k for _, row in scored for k in row if k.startswith("eval/layer_accuracy/")}
+        layers = sorted(int(k.rsplit("/", 1)[1]) for k in keys)
+        for layer in layers:
+            curve(f"eval/layer_accuracy/{layer}", linestyle="--", alpha=0.7, label=f"layer {layer} alone")
         ax.set_ylabel("held-out accuracy (%)")
         ax.set_title("Held-out accuracy after each epoch", fontsize=10)
     else:

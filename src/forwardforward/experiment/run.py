@@ -89,7 +89,14 @@ def _run_ff(
     if cfg.trainer.progress and (strategy is None or strategy.is_main):
         trainer.callbacks.append(EpochLine(held_out="val" if splits.val is not None else "test"))
     history = trainer.fit(
-        train, cfg.trainer.epochs, cfg.trainer.batch_size, eval_data, resume=resume_checkpoint(out, resume)
+        train,
+        cfg.trainer.epochs,
+        cfg.trainer.batch_size,
+        eval_data,
+        resume=resume_checkpoint(out, resume),
+        verbose=False,  # the line above, named after the held-out split, or none without progress
+        eval_every=cfg.trainer.eval_every,
+        eval_samples=cfg.trainer.eval_samples,
     )
     seconds = history[-1]["train_seconds"] if history else 0.0
     if strategy is not None and not strategy.is_main:

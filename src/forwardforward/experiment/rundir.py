@@ -25,11 +25,16 @@ from typing import Any
 RUN_FILES = ("config.yaml", "checkpoint.pt", "metrics.jsonl", "metrics.csv", "results.json", "compare.json")
 
 #: Keys ``--resume`` lets change: the length of training (``trainer.epochs`` extends it), where it runs and
-#: where the data are, and what it prints. Every other key changes what is trained, so it is refused.
+#: where the data are, what it prints and scores, and which of the user's modules it imports (what they
+#: register is used only as the other keys name it). Every other key changes what is trained, so it is
+#: refused.
 RESUME_KEYS = frozenset(
     {
+        "imports",
         "trainer.epochs",
         "trainer.progress",
+        "trainer.eval_every",
+        "trainer.eval_samples",
         "trainer.tensorboard",
         "trainer.threads",
         "trainer.device",
@@ -114,8 +119,14 @@ def clear(out: Path) -> None:
 
 def flatten(config: dict[str, Any]) -> dict[str, Any]:
     """A ``config`` dict of sections as dotted keys: ``{"model": {"hidden": [8]}}`` ->
-    ``{"model.hidden": [8]}`` (sections, then their keys)."""
-    return {f"{section}.{k}": v for section, keys in config.items() for k, v in (keys or {}).items()}
+    ``{"model.hidden": [8]}`` (sections, then their keys); a key of its own (``imports``) stays as it is."""
+    flat: dict[str, Any] = {}
+    for section, keys in config.items():
+        if isinstance(keys, dict) or keys is None:
+            flat.update({f"{section}.{k}": v for k, v in (keys or {}).items()})
+        else:
+            flat[section] = keys
+    return flat
 
 
 def _show(value: Any, limit: int = 40) -> str:

@@ -1,4 +1,4 @@
-"""Grids of runs over config keys, resumable, summarised as a table and plots: what ``ff sweep`` runs.
+"""Grids of runs over config keys, resumable, summarised as a table and plots: what ``ff sweep`` runs::
 
     ff sweep CONFIG key=v1,v2 [key2=w1,w2] [key=fixed ...] --seeds N --out DIR [--jobs J]
 

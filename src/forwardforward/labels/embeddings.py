@@ -108,7 +108,7 @@ class Append(LabelEmbedding):
     """Concatenate ``strength`` times the one-hot label: no pixel is overwritten.
 
     Fashion-MNIST items reach the image border more often than MNIST digits, so the overlay can destroy
-    information the append variant keeps (see RECIPES.md).
+    information the append variant keeps.
     """
 
     def output_dim(self, input_dim: int) -> int:

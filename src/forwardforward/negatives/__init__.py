@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .base import NEGATIVES, Negatives, build_negatives
+from .base import NEGATIVES, Negatives, build_negatives, check_schedule
 from .images import (
     HybridNegatives,
     ImageNegatives,
@@ -27,4 +27,5 @@ __all__ = [
     "SelfContrastivePairs",
     "UserNegatives",
     "build_negatives",
+    "check_schedule",
 ]

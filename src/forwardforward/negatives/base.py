@@ -1,10 +1,11 @@
 """The one interface every source of negative data keeps, and the one registry they are all found in.
 
-Supervised FF makes a negative from a real sample and a *wrong label* (:mod:`.labels`); unsupervised FF
-makes a different *input* (:mod:`.images`). The Trainer sees neither difference: it asks a
-:class:`Negatives` for the embedded positive and negative inputs of a batch (:meth:`Negatives.pair`), and,
-for the greedy schedule, for negatives of a whole dataset at once (:meth:`Negatives.draw_all`, then
-:meth:`Negatives.embed_all` chunk by chunk). A new kind of negative data is one subclass registered here.
+Supervised FF makes a negative from a real sample and a *wrong label*
+(:mod:`forwardforward.negatives.labels`); unsupervised FF makes a different *input* (:mod:`.images`). The
+Trainer sees neither difference: it asks a :class:`Negatives` for the embedded positive and negative inputs of
+a batch (:meth:`Negatives.pair`), and, for the greedy schedule, for negatives of a whole dataset at once
+(:meth:`Negatives.draw_all`, then :meth:`Negatives.embed_all` chunk by chunk). A new kind of negative data is
+one subclass registered here.
 """
 
 from __future__ import annotations
@@ -82,14 +83,26 @@ class Negatives(nn.Module):
         """Take back what :meth:`state` returned (``None``: nothing was saved)."""
 
     def draw_all(
-        self, data: Any, scores: Scores | None, generator: torch.Generator, first_layer: bool
+        self,
+        net: Any,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        scores: Scores | None,
+        generator: torch.Generator,
+        first_layer: bool = False,
     ) -> torch.Tensor:  # pragma: no cover - abstract
-        """Negatives for every sample of ``data`` (``.x``, ``.y``) at once, for the greedy schedule: wrong
-        labels ``[N]`` or negative inputs ``[N, ...]``. ``scores`` computes the class scores on demand,
-        ``generator`` makes the draws; ``first_layer``: no layer below can score labels yet.
+        """Negatives for every sample of a whole training set at once, for the greedy schedule: wrong labels
+        ``[N]`` or negative inputs ``[N, ...]``, which :meth:`embed_all` turns into network inputs chunk by
+        chunk. A source that implements only :meth:`pair` trains with the ``all`` schedule alone; the
+        greedy schedule refuses it before training (:func:`check_schedule`).
 
-        The concrete sources take the network and the samples instead of ``data``:
-        ``draw_all(net, x, y, scores, generator, first_layer)``, which is how the greedy schedule calls it.
+        Args:
+            net: the network being trained (e.g. for its number of classes).
+            x: every sample ``[N, ...]``.
+            y: their true labels ``[N]`` (``None`` where no label enters the network).
+            scores: computes the class scores ``[N, C]`` of the frozen layers below on demand.
+            generator: the seeded source of every random draw.
+            first_layer: no layer below can score labels yet (hard negatives fall back to random ones).
         """
         raise NotImplementedError
 
@@ -101,10 +114,45 @@ class Negatives(nn.Module):
         raise NotImplementedError
 
 
+def _defines(cls: type, method: str) -> bool:
+    """Whether ``cls`` (a :class:`Negatives` subclass) overrides the base class's ``method``."""
+    return getattr(cls, method, None) is not getattr(Negatives, method)
+
+
+def check_schedule(negatives: Negatives | type, schedule: str, name: str | None = None) -> None:
+    """Refuse, before any training, a source of negatives (an instance or its class) lacking a method the
+    ``schedule`` (``"all"`` or ``"greedy"``) calls: a one-line error naming it and both ways out, instead of
+    a bare ``NotImplementedError`` from deep inside the first epoch. ``name`` is how the user named it
+    (default: its registered name, else its class's name).
+
+    Raises:
+        ValueError: the source cannot feed the schedule.
+    """
+    cls = negatives if isinstance(negatives, type) else type(negatives)
+    label = name or NEGATIVES.name_of(cls) or cls.__name__
+    if schedule == "all":
+        # pair feeds every batch, unless the source makes data of its own (dreams) for its own passes
+        if not (_defines(cls, "pair") or _defines(cls, "next_batch") or _defines(cls, "epoch_data")):
+            raise ValueError(
+                f"negatives {label!r} (class {cls.__qualname__}) defines no pair(net, x, y, scores, "
+                "generator), which the 'all' schedule calls for every batch: implement it"
+            )
+        return
+    missing = [m for m in ("draw_all", "embed_all") if not _defines(cls, m)]
+    if schedule == "greedy" and missing:
+        has = "it defines pair" if _defines(cls, "pair") else "it defines neither"
+        raise ValueError(
+            f"negatives {label!r} (class {cls.__qualname__}) draws per batch only ({has}, not "
+            f"{' and '.join(missing)}): use schedule='all' (config: trainer.schedule=all), or implement "
+            "draw_all(net, x, y, scores, generator, first_layer) and embed_all(net, x, y, drawn) to train "
+            "with the greedy schedule"
+        )
+
+
 def build_negatives(spec: str | Negatives, **kwargs: Any) -> Negatives:
     """A source of negatives from ``spec``: a registered name, built with ``kwargs`` (its arguments), or
     an instance, passed through unchanged."""
     return NEGATIVES.build(spec, **kwargs)  # type: ignore[return-value]
 
 
-__all__ = ["NEGATIVES", "Negatives", "Scores", "build_negatives"]
+__all__ = ["NEGATIVES", "Negatives", "Scores", "build_negatives", "check_schedule"]

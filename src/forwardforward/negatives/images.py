@@ -1,9 +1,10 @@
 """Negative *images* for unsupervised FF: where bad data comes from when no label enters the network.
 
-Supervised FF makes a negative by pairing a real image with a wrong label (:mod:`.labels`). Without
-labels, a negative must be a different *input*. A source here maps a batch of real images to a batch of
-positive and a batch of negative inputs of the same shape; the Trainer feeds them to the layers through
-the same :class:`~.base.Negatives` interface as wrong labels, and never looks at a label.
+Supervised FF makes a negative by pairing a real image with a wrong label
+(:mod:`forwardforward.negatives.labels`). Without labels, a negative must be a different *input*. A source
+here maps a batch of real images to a batch of positive and a batch of negative inputs of the same shape; the
+Trainer feeds them to the layers through the same :class:`~.base.Negatives` interface as wrong labels, and
+never looks at a label.
 
 Registered sources (in ``NEGATIVES``, beside the label samplers):
 

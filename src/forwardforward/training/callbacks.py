@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from .checkpoint import check_recordable
+
 
 class Callback:
     """Hooks the Trainer calls. Override what you need; each does nothing by default."""
@@ -83,10 +85,14 @@ class TensorBoardLogger(Callback):
 
 class Checkpoint(Callback):
     """Saves the trainer's state to ``path`` (``checkpoint.pt``) atomically after every epoch, so an
-    interrupted run resumes."""
+    interrupted run resumes. A network no checkpoint could rebuild (a layer piece given as an object) is
+    refused when training starts, not after its first epoch."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+
+    def on_fit_start(self, trainer: Any) -> None:
+        check_recordable(trainer.net, trainer.config)
 
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         trainer.save_checkpoint(self.path)
@@ -94,7 +100,7 @@ class Checkpoint(Callback):
 
 class EpochLine(Callback):
     """One line per epoch on stderr (stdout stays the command's JSON result), so a log file of ``ff train``
-    shows the run's progress even where no progress bar is drawn:
+    shows the run's progress even where no progress bar is drawn::
 
         epoch 3/10: layer loss 0.220 0.310 | test accuracy: goodness 95.28%, head 94.72% | 1.2 s (wall 1.6 s)
 

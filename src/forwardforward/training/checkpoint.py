@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ..registry import registering_modules
 
 FORMAT_VERSION = 1
 
@@ -65,6 +68,38 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     a file that exists is complete, which is what lets an interrupted sweep tell finished runs from
     unfinished ones."""
     return _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def check_recordable(net: Any, config: dict[str, Any] | None) -> None:
+    """Refuse to write a checkpoint of ``net`` that ``forwardforward.load`` could not rebuild because a
+    layer piece was given to :meth:`FFNetwork.mlp` as an object (its ``unrecorded``), unless the recorded
+    ``config`` rebuilds it instead: at save time, in the process that can still fix it, not at load time
+    in another one. Networks of black boxes (``between=``) or of hand-built layers save their weights, as
+    documented.
+
+    Raises:
+        ValueError: one line naming the argument, its class and how to register it and pass its name.
+    """
+    reason = getattr(net, "unrecorded", None)
+    if reason and not config:
+        raise ValueError(f"not saving a checkpoint forwardforward.load could not rebuild: {reason}")
+
+
+def recorded_imports(config: dict[str, Any] | None, spec: dict[str, Any] | None) -> dict[str, Any]:
+    """The modules outside the library that registered a piece the recorded ``config`` or the network's
+    ``spec`` names, ``{module: {kind: [names]}}`` (a checkpoint's ``imports``): what loading it in a fresh
+    process imports first. A piece registered by a script (``__main__``) cannot be imported again: a
+    warning says so now, and loading elsewhere fails with a line saying to move it into a module."""
+    found = registering_modules([config or {}, spec or {}])
+    if "__main__" in found:
+        pieces = ", ".join(f"{kind} {n!r}" for kind, names in found["__main__"].items() for n in names)
+        warnings.warn(
+            f"the checkpoint uses {pieces}, registered in a script (__main__), which another process cannot "
+            "import: forwardforward.load will work in this process only; move the class into a module "
+            "(e.g. my_pieces.py), register it there and import that module",
+            stacklevel=4,  # the user's save_checkpoint call
+        )
+    return found
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:

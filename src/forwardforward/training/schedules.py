@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..negatives import check_schedule
 from .step import head_term
 
 
@@ -36,6 +37,8 @@ def fit_all(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data: A
     """Every layer (or every layer whose window is open) on every batch of ``train`` (shuffled batches of
     ``batch_size``), until ``trainer`` has done ``epochs`` epochs, evaluating on ``eval_data`` (or
     ``None``) after each. Hands over to :func:`fit_alternate` for separate phases."""
+    if trainer.net.needs_negatives:
+        check_schedule(trainer.negatives, "all")  # a source that cannot feed it, refused before any step
     if trainer.phases != "together":
         fit_alternate(trainer, train, epochs, batch_size, eval_data)
         return
@@ -198,6 +201,7 @@ def fit_greedy(trainer: Any, train: Any, epochs: int, batch_size: int, eval_data
     predecessors' cached outputs; the head last. ``trainer`` holds the position (layer phase, epoch), so a
     resumed run continues where it stopped; ``eval_data`` (or ``None``) is evaluated after every epoch."""
     net = trainer.net
+    check_schedule(trainer.negatives, "greedy")  # a source that draws per batch only, refused before any step
     while trainer.phase < len(net.layers):
         k = trainer.phase
         pos_in = frozen_inputs(trainer, train, k, None)

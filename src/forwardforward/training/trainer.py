@@ -14,6 +14,7 @@ the learning-rate schedule, seeding, callbacks, atomic checkpoints, resume and t
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -27,8 +28,8 @@ from ..defaults import TRAINER
 from ..negatives import Negatives, RandomLabel, build_negatives
 from ..network import FFNetwork
 from . import schedules
-from .callbacks import Callback, default_callbacks
-from .checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
+from .callbacks import Callback, EpochLine, default_callbacks
+from .checkpoint import FORMAT_VERSION, check_recordable, load_checkpoint, recorded_imports, save_atomic
 from .optimization import (
     COOLDOWN_EVERY,
     build_optimizer,
@@ -133,7 +134,8 @@ class Trainer:
         out_dir: where checkpoints and metrics go (nothing is written when ``None``).
         callbacks: extra :class:`Callback`s (the CSV/JSON loggers and the checkpoint are added when
             ``out_dir`` is given).
-        progress: a tqdm bar per epoch on the main process when stderr is a terminal.
+        progress: a line per epoch on stderr from :meth:`fit` (its ``verbose``), and a tqdm bar per epoch
+            on the main process when stderr is a terminal.
         tensorboard: also log the metrics for TensorBoard under ``out_dir``.
         config: the full config recorded in checkpoints so ``ff eval`` and ``ff.load`` can rebuild the net.
         negatives_refresh: greedy: redraw the whole set's negatives every N epochs.
@@ -144,6 +146,9 @@ class Trainer:
         layer_windows: optional ``[start, end)`` epoch window per layer in which it learns.
         strategy: how a step is spread over processes (:mod:`.strategies`); one process by default.
     """
+
+    #: :meth:`fit`'s ``eval_every``: epochs between scorings of its ``eval_data`` (0: none)
+    eval_every: int = 1
 
     def __init__(
         self,
@@ -231,6 +236,9 @@ class Trainer:
         batch_size: int = TRAINER.batch_size,
         eval_data: Any = None,
         resume: str | Path | None = None,
+        verbose: bool | None = None,
+        eval_every: int = 1,
+        eval_samples: int | None = None,
     ) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs (per layer, for the greedy schedule); returns per-epoch metrics.
 
@@ -241,17 +249,37 @@ class Trainer:
         its own batches, negatives and augmentation from the whole set. ``batch_size`` is the number of
         examples per optimiser step. ``resume`` continues from a checkpoint (a file or a run folder).
 
+        What a quick study sees and pays for:
+
+        - ``verbose`` prints one line per epoch on stderr (:class:`~.callbacks.EpochLine`: each layer's
+          loss, the held-out accuracy, the seconds), so a run in a notebook or a log is never silent;
+          ``None`` (the default) follows the Trainer's ``progress``. The line is printed once even when
+          the callbacks already hold an ``EpochLine``.
+        - ``eval_every`` scores ``eval_data`` after every that many epochs and after the last one (0: never
+          during training; the greedy schedule counts each layer's epochs), because scoring every label of
+          a large test set can cost more than the epoch itself.
+        - ``eval_samples`` scores a fixed random subset of that many samples of ``eval_data`` instead of
+          all of it (drawn once from ``seed``, so every epoch is scored on the same samples).
+
         Raises:
-            ValueError: ``epochs`` or ``batch_size`` below 1, or an empty training set.
+            ValueError: ``epochs`` or ``batch_size`` below 1, ``eval_every`` below 0, ``eval_samples``
+                below 1, or an empty training set.
             NonFiniteLossError: a loss became NaN or infinite.
         """
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+        if eval_every < 0:
+            raise ValueError(f"eval_every is epochs between evaluations (0: none), >= 0; got {eval_every}")
+        if eval_samples is not None and eval_samples < 1:
+            raise ValueError(f"eval_samples is a count of held-out samples, >= 1 or None; got {eval_samples}")
         classes = getattr(self.net, "num_classes", None)
         train = as_dataset(train, classes, name="train")
         eval_data = None if eval_data is None else as_dataset(eval_data, classes, name="eval_data")
         if len(train.y) == 0:
             raise ValueError("the training set is empty")
+        self.eval_every = eval_every
+        if eval_data is not None and eval_samples is not None and eval_samples < len(eval_data.y):
+            eval_data = eval_subset(eval_data, eval_samples, self.seed)
         if resume is not None:
             # RNG states must stay on the CPU; load_state_dict moves weights to the model's device.
             self.load_state(load_checkpoint(resume, map_location="cpu"))
@@ -261,15 +289,23 @@ class Trainer:
         self.earlier_wall = float(last.get("wall_seconds", last.get("train_seconds", 0.0)))
         self._clock = time.perf_counter()
         self.total_steps = epochs * -(-len(train.y) // batch_size)
-        for cb in self.callbacks:
-            cb.on_fit_start(self)
-        eval_data = eval_data if self.strategy.is_main else None
-        if self.schedule == "all":
-            schedules.fit_all(self, train, epochs, batch_size, eval_data)
-        else:
-            schedules.fit_greedy(self, train, epochs, batch_size, eval_data)
-        for cb in self.callbacks:
-            cb.on_fit_end(self)
+        printing = (self.progress if verbose is None else verbose) and self.strategy.is_main
+        line = EpochLine() if printing and not any(isinstance(c, EpochLine) for c in self.callbacks) else None
+        if line is not None:
+            self.callbacks.append(line)
+        try:
+            for cb in self.callbacks:
+                cb.on_fit_start(self)
+            eval_data = eval_data if self.strategy.is_main else None
+            if self.schedule == "all":
+                schedules.fit_all(self, train, epochs, batch_size, eval_data)
+            else:
+                schedules.fit_greedy(self, train, epochs, batch_size, eval_data)
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
+        finally:  # fit's own line, not a callback the caller gave: the next fit decides afresh
+            if line is not None:
+                self.callbacks.remove(line)
         return self.history
 
     def fit_stream(
@@ -386,7 +422,8 @@ class Trainer:
             row["layer"] = self.phase
         row.update({k: v / batches for k, v in sums.items()})
         row["train_seconds"] = (self.history[-1]["train_seconds"] if self.history else 0.0) + seconds
-        if eval_data is not None:
+        every = self.eval_every
+        if eval_data is not None and every and (self.epoch % every == 0 or self.epoch == self.total_epochs):
             ev = self.net.evaluate(eval_data)
             row["eval/accuracy"] = ev["accuracy"]
             if "head_accuracy" in ev:
@@ -407,6 +444,8 @@ class Trainer:
             # How to rebuild the network (FFNetwork.mlp's arguments, or the data's shape for the config):
             # what lets ``forwardforward.load`` return a ready network from a checkpoint alone.
             "network": getattr(self.net, "spec", None),
+            # The modules of the user's own pieces it names, which loading imports first.
+            "imports": recorded_imports(self.config, getattr(self.net, "spec", None)),
             "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
@@ -429,8 +468,27 @@ class Trainer:
         self.negatives.restore(ckpt.get("negatives"))
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Write :meth:`state_dict` to ``path`` atomically; returns the path."""
+        """Write :meth:`state_dict` to ``path`` atomically; returns the path.
+
+        Raises:
+            ValueError: the network got a layer piece as an object (``goodness=MyGoodness()``), so
+                ``forwardforward.load`` could not rebuild it: register the class and pass its name.
+        """
+        check_recordable(self.net, self.config)
         return save_atomic(self.state_dict(), path)
+
+
+def eval_subset(data: Any, samples: int, seed: int) -> Any:
+    """``samples`` of the held-out set ``data``, drawn once at random with ``seed``: a quick study's
+    evaluation that costs a fraction of the whole set's and, being the same samples every epoch, still
+    compares epoch with epoch."""
+    order = torch.randperm(len(data.y), generator=torch.Generator().manual_seed(seed))
+    picked = order[:samples].sort().values
+    if hasattr(data, "subset"):
+        return data.subset(picked)
+    part = copy.copy(data)  # a held-out set of another kind (a text corpus's windows): the same, fewer rows
+    part.x, part.y = data.x[picked.to(data.x.device)], data.y[picked.to(data.y.device)]
+    return part
 
 
 def _migrate_row(row: dict[str, Any]) -> dict[str, Any]:
