@@ -54,6 +54,19 @@ def real_data(pytestconfig: pytest.Config) -> Callable[[str], Path]:
     return find
 
 
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``ff ARGV`` in this process: the exit status a shell would see (``sys.exit("msg")`` is 1), stdout and
+    stderr."""
+    from forwardforward.experiment.cli import main
+
+    try:
+        rc = main(argv)
+    except SystemExit as exit_:
+        rc = 1 if isinstance(exit_.code, str) else int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
 NUM_CLASSES = 4
 INPUT_DIM = 16
 HIDDEN = [32, 32]

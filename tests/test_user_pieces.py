@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli as ff_cli
 
 import forwardforward as ff
 from forwardforward import registry
@@ -104,16 +105,6 @@ for path in sys.argv[1:]:
         out[path] = f"{type(err).__name__}: {err}"
 print(json.dumps(out))
 '''
-
-
-def ff_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``ff ARGV`` in this process, with the exit status a shell would see."""
-    try:
-        rc = main(argv)
-    except SystemExit as exit_:
-        rc = 1 if isinstance(exit_.code, str) else int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def one_error_line(err: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli as run
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import forwardforward as ff
@@ -21,16 +22,6 @@ from forwardforward.experiment.cli import main
 from forwardforward.experiment.config import from_dict
 
 TINY = ["model.hidden=[32,32]", "trainer.epochs=1", "trainer.progress=false", "trainer.threads=1"]
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``ff ARGV`` in-process, with the exit status a shell would see."""
-    try:
-        rc = main(argv)
-    except SystemExit as exit_:
-        rc = 1 if isinstance(exit_.code, str) else int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture(scope="module")
