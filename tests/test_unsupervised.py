@@ -437,6 +437,42 @@ def test_conv_peer_normalisation_is_per_channel_and_revives_a_dead_channel() -> 
     assert dead_channel_on(False) > 0.2
 
 
+def test_locally_connected_peer_normalisation_is_per_unit_and_revives_one_dead_unit() -> None:
+    """Without weight sharing every channel at every position is a unit of its own (Hinton's locally
+    connected nets): one running mean per unit, and, ungated, a unit that is off at one position only comes
+    back on (a per-channel mean would hardly see it among the channel's other positions)."""
+    x = smooth_images(128, 8)
+    data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)
+
+    def dead_unit_on(gated: bool) -> float:
+        cfg = load_config(
+            None,
+            [
+                *UNSUP_CNN,
+                *DENSE_LOGISTIC,
+                "model.conv=[{channels: 4, kernel: 4, stride: 2, padding: 0, local: true}]",
+                "model.peer_norm=0.5",
+                f"model.peer_gated={str(gated).lower()}",
+                "model.input_normalize=rms",
+            ],
+        )
+        net = build_network(cfg, (1, 8, 8), 10)
+        layer = net.layers[0]
+        assert layer.block.out_shape == (4, 3, 3)
+        assert layer.running_mean.shape == (4 * 3 * 3,)
+        with torch.no_grad():
+            layer.block.conv.weight[0, :, 0] = 0.0  # position (0, 0) of channel 0 ...
+            layer.block.conv.bias[0, 0, 0] = -1.0  # ... is off for every input; its other positions are not
+        trainer = Trainer(net, HybridNegatives(2), progress=False, seed=0, optimizer="sgd", lr=0.5)
+        trainer.fit(data, epochs=6, batch_size=32)
+        with torch.no_grad():
+            (h,) = net.activities(net.embed_neutral(x))
+        return float((h[:, 0, 0, 0] > 0).float().mean())
+
+    assert dead_unit_on(True) == 0.0
+    assert dead_unit_on(False) > 0.2
+
+
 def test_negative_peer_norm_fails_at_config_load() -> None:
     with pytest.raises(ConfigError, match=r"model\.peer_norm"):
         load_config(None, ["model.peer_norm=-0.1"])
@@ -489,3 +525,30 @@ def test_hinton_unsup_config_is_the_papers_net_with_the_faithful_pieces_and_trai
     x = smooth_images(64, 9)
     history = trainer.fit(ArrayDataset.from_tensors(x, torch.zeros(64, dtype=torch.long), 2), 2, 32)
     assert len(history) == 2 and all(0.0 <= history[-1][f"sep/{i}"] <= 1.0 for i in range(4))
+
+
+def test_hinton_mnist_local_is_the_unsup_recipe_on_three_locally_connected_layers() -> None:
+    """configs/hinton-mnist-local.yaml: configs/hinton-mnist-unsup.yaml's every training value, on the
+    paper's locally connected layout (4x4x128 over 10x10 patches at stride 6, then 3x3x220 and 2x2x512 over
+    2x2 squares below), about 2,000 units a layer, 60 epochs; every layer's units are its own (no sharing)."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    folder = Path(__file__).parents[1] / "configs"
+    local = load_config(folder / "hinton-mnist-local.yaml")
+    unsup = load_config(folder / "hinton-mnist-unsup.yaml")
+    assert (local.model.kind, local.trainer.epochs, local.data.name) == ("cnn", 60, "mnist")
+    for section in ("trainer", "unsup", "probe", "data"):
+        a, b = OmegaConf.to_container(local[section]), OmegaConf.to_container(unsup[section])
+        assert {k: v for k, v in a.items() if k != "epochs"} == {k: v for k, v in b.items() if k != "epochs"}
+    skip = {"kind", "conv", "hidden"}
+    a, b = OmegaConf.to_container(local.model), OmegaConf.to_container(unsup.model)
+    assert {k: v for k, v in a.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}
+    net = build_network(local, (1, 28, 28), 10)
+    shapes = [tuple(layer.block.out_shape) for layer in net.layers]
+    assert shapes == [(128, 4, 4), (220, 3, 3), (512, 2, 2)]
+    assert [c * h * w for c, h, w in shapes] == [2048, 1980, 2048]
+    assert [layer.running_mean.numel() for layer in net.layers] == [2048, 1980, 2048]  # peer norm per unit
+    assert [layer.loss.threshold for layer in net.layers] == [2048, 1980, 2048]  # "width": every unit
+    assert [type(layer.block.conv).__name__ for layer in net.layers] == ["LocallyConnected2d"] * 3

@@ -87,7 +87,8 @@ class ModelConfig:
             ``channels`` (channel-wise competition: no label in the input, no negatives).
         label_strength: the label code's scale (the one-hot's value, the label channel's amplitude).
         bias: whether the FF layers have biases.
-        peer_norm: Hinton's peer normalisation weight λ (his code uses 0.03); 0 disables it.
+        peer_norm: Hinton's peer normalisation weight λ (his code uses 0.03); 0 disables it. A unit's running
+            mean is per channel on a convolution, per channel and position on a locally connected layer.
         peer_momentum: the decay of each unit's running mean activity for peer normalisation.
         peer_gated: true lets the peer term reach a unit only through its activation (a dead ReLU gets
             none); false is Hinton's code, which reaches each unit's total input even while it is off.

@@ -218,7 +218,8 @@ class FFLayer(nn.Module):
         respect to unit j's batch-mean activity is exactly ``r_j − r̄`` (times λ): the term Hinton's code
         adds to each unit's derivative, pulling units that are rarely on up and units always on down.
         """
-        unit_mean = h_pos.flatten(2).mean(2).mean(0) if h_pos.dim() > 2 else h_pos.mean(0)
+        per_channel = h_pos.dim() > 2 and self.running_mean.numel() != h_pos[0].numel()
+        unit_mean = h_pos.flatten(2).mean(2).mean(0) if per_channel else h_pos.flatten(1).mean(0)
         running = self.peer_momentum * self.running_mean + (1 - self.peer_momentum) * unit_mean
         if self.training:
             self.running_mean.copy_(running.detach())
@@ -226,11 +227,14 @@ class FFLayer(nn.Module):
 
 
 def _peer_units(block: nn.Module, num_units: int | None) -> int | None:
-    """How many running means peer normalisation keeps: one per channel for a block whose activity is a
-    map ``[B, C, H, W]`` (a conv block, which reports ``out_shape``), else one per unit."""
+    """How many running means peer normalisation keeps: one per channel for a convolution's map
+    ``[B, C, H, W]`` (a conv block reports ``out_shape``), whose positions share their weights; one per unit
+    for a locally connected map (no weight sharing: every channel at every position is a unit of its own,
+    as in Hinton's locally connected nets) and for a vector."""
     shape = getattr(block, "out_shape", None)
     if shape is not None and len(shape) == 3:
-        return int(shape[0])
+        locally_connected = getattr(getattr(block, "conv", None), "out_size", None) is not None
+        return int(shape[0] * shape[1] * shape[2]) if locally_connected else int(shape[0])
     return num_units
 
 

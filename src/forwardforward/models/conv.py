@@ -81,9 +81,10 @@ class LocallyConnected2d(nn.Module):
         """The map of images ``x`` ``[B, in_channels, H, W]``: ``[B, out_channels, *out_size]``.
         ``use_bias=False`` leaves the bias out (the label codes' share in all-label scoring)."""
         cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # [B, fan_in, P]
-        out = torch.einsum("bfp,pfo->bop", cols, self.weight).reshape(
-            x.shape[0], self.out_channels, *self.out_size
-        )
+        out = torch.bmm(cols.permute(2, 0, 1), self.weight)  # one [B, fan_in] @ [fan_in, out] per position
+        # One copy into NCHW order: left as a strided view (einsum's result), every elementwise op after
+        # it (bias, activation, goodness, normalisation, their backward) walked memory out of order.
+        out = out.permute(1, 2, 0).contiguous().view(x.shape[0], self.out_channels, *self.out_size)
         if use_bias and self.bias is not None:
             out = out + self.bias
         return out
