@@ -52,8 +52,8 @@ def layer_products(net: ff.FFNetwork, kind: str, config: str) -> list[tuple[int,
     out = []
     for i, layer in enumerate(net.layers):
         conv = getattr(layer.block, "conv", None)
-        pooled = conv is not None and tuple(layer.block.out_shape[1:]) != tuple(getattr(conv, "out_size", ()))
-        if getattr(conv, "out_size", None) is None or pooled:
+        out_size = getattr(conv, "out_size", None)  # only a locally connected map has one
+        if out_size is None or tuple(layer.block.out_shape[1:]) != tuple(out_size):  # not local, or pooled
             raise SystemExit(
                 f"epoch_floor counts dense and locally connected products; layer {i} of {config} is a "
                 "convolution or is pooled"

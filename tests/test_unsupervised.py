@@ -403,34 +403,45 @@ def test_ungated_peer_normalisation_revives_a_dead_unit_in_unsupervised_training
     assert dead_unit_on(False) > 0.5  # ungated: it fires again, in every layer
 
 
+def peer_normalised_cnn(conv: str, gated: bool) -> FFNetwork:
+    """An unsupervised CNN of the layers ``conv`` (a ``model.conv`` value) for 8x8 images, from the config,
+    with strong peer normalisation (0.5), gated or not, and RMS-scaled input."""
+    cfg = load_config(
+        None,
+        [
+            *UNSUP_CNN,
+            *DENSE_LOGISTIC,
+            f"model.conv={conv}",
+            "model.peer_norm=0.5",
+            f"model.peer_gated={str(gated).lower()}",
+            "model.input_normalize=rms",
+        ],
+    )
+    return build_network(cfg, (1, 8, 8), 10)
+
+
+def activities_after_hybrid_training(net: FFNetwork, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each layer's activities on ``x`` after 6 epochs of hybrid-negative training on ``x`` (plain SGD 0.5,
+    seed 0): long enough for ungated peer normalisation to revive what was switched off."""
+    data = ArrayDataset.from_tensors(x, torch.zeros(len(x), dtype=torch.long), 2)
+    Trainer(net, HybridNegatives(2), progress=False, seed=0, optimizer="sgd", lr=0.5).fit(data, 6, 32)
+    with torch.no_grad():
+        return net.activities(net.embed_neutral(x))
+
+
 def test_conv_peer_normalisation_is_per_channel_and_revives_a_dead_channel() -> None:
     """model.peer_norm on conv layers (from the config): one running mean per channel, over the batch and
     every position; ungated, a channel that is off everywhere comes back on."""
     x = smooth_images(128, 8)
-    data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)
 
     def dead_channel_on(gated: bool) -> float:
-        cfg = load_config(
-            None,
-            [
-                *UNSUP_CNN,
-                *DENSE_LOGISTIC,
-                "model.conv=[{channels: 4, kernel: 3, pool: max}, {channels: 4, kernel: 3}]",
-                "model.peer_norm=0.5",
-                f"model.peer_gated={str(gated).lower()}",
-                "model.input_normalize=rms",
-            ],
-        )
-        net = build_network(cfg, (1, 8, 8), 10)
+        net = peer_normalised_cnn("[{channels: 4, kernel: 3, pool: max}, {channels: 4, kernel: 3}]", gated)
         for layer in net.layers:
             assert layer.running_mean.shape == (4,)
             with torch.no_grad():
                 layer.block.conv.weight[0] = 0.0
                 layer.block.conv.bias[0] = -1.0  # channel 0 is off at every position of every input
-        trainer = Trainer(net, HybridNegatives(2), progress=False, seed=0, optimizer="sgd", lr=0.5)
-        trainer.fit(data, epochs=6, batch_size=32)
-        with torch.no_grad():
-            acts = net.activities(net.embed_neutral(x))
+        acts = activities_after_hybrid_training(net, x)
         return min(float((h[:, 0] > 0).float().mean()) for h in acts)
 
     assert dead_channel_on(True) == 0.0
@@ -442,31 +453,16 @@ def test_locally_connected_peer_normalisation_is_per_unit_and_revives_one_dead_u
     connected nets): one running mean per unit, and, ungated, a unit that is off at one position only comes
     back on (a per-channel mean would hardly see it among the channel's other positions)."""
     x = smooth_images(128, 8)
-    data = ArrayDataset.from_tensors(x, torch.zeros(128, dtype=torch.long), 2)
 
     def dead_unit_on(gated: bool) -> float:
-        cfg = load_config(
-            None,
-            [
-                *UNSUP_CNN,
-                *DENSE_LOGISTIC,
-                "model.conv=[{channels: 4, kernel: 4, stride: 2, padding: 0, local: true}]",
-                "model.peer_norm=0.5",
-                f"model.peer_gated={str(gated).lower()}",
-                "model.input_normalize=rms",
-            ],
-        )
-        net = build_network(cfg, (1, 8, 8), 10)
+        net = peer_normalised_cnn("[{channels: 4, kernel: 4, stride: 2, padding: 0, local: true}]", gated)
         layer = net.layers[0]
         assert layer.block.out_shape == (4, 3, 3)
         assert layer.running_mean.shape == (4 * 3 * 3,)
         with torch.no_grad():
             layer.block.conv.weight[0, :, 0] = 0.0  # position (0, 0) of channel 0 ...
             layer.block.conv.bias[0, 0, 0] = -1.0  # ... is off for every input; its other positions are not
-        trainer = Trainer(net, HybridNegatives(2), progress=False, seed=0, optimizer="sgd", lr=0.5)
-        trainer.fit(data, epochs=6, batch_size=32)
-        with torch.no_grad():
-            (h,) = net.activities(net.embed_neutral(x))
+        (h,) = activities_after_hybrid_training(net, x)
         return float((h[:, 0, 0, 0] > 0).float().mean())
 
     assert dead_unit_on(True) == 0.0
